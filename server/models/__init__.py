@@ -1,0 +1,37 @@
+"""All models, imported here so alembic and the app see one metadata."""
+
+from server.models.alert import Alert, PushSubscription
+from server.models.audit import AuditEvent
+from server.models.case import Case, CaseAssignment, CaseConflict, CaseReview
+from server.models.contact import Contact
+from server.models.milestone import Consent, MilestoneEvent
+from server.models.org import Organisation, Team
+from server.models.person import CareRelation, Household, HouseholdMember, Person
+from server.models.sync import Device, ServerState, SyncCounter, SyncMutation
+from server.models.user import LoginThrottle, User, UserSession
+
+__all__ = [
+    "Alert",
+    "AuditEvent",
+    "CareRelation",
+    "Case",
+    "CaseAssignment",
+    "CaseConflict",
+    "CaseReview",
+    "Consent",
+    "Contact",
+    "Device",
+    "Household",
+    "HouseholdMember",
+    "LoginThrottle",
+    "MilestoneEvent",
+    "Organisation",
+    "Person",
+    "PushSubscription",
+    "ServerState",
+    "SyncCounter",
+    "SyncMutation",
+    "Team",
+    "User",
+    "UserSession",
+]

@@ -1,0 +1,1 @@
+"""Security pieces: passwords, sessions, CSRF, headers, throttling."""

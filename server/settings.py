@@ -1,0 +1,70 @@
+"""Every environment variable Yorisoi reads, declared once, typed, with its default.
+
+`docs/settings.md` documents each of them, and a test fails when one is missing there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PUSH_ORIGINS = (
+    "https://fcm.googleapis.com",
+    "https://updates.push.services.mozilla.com",
+    "https://web.push.apple.com",
+    "https://wns2-*.notify.windows.com",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration. Build one with `Settings.from_env()`; tests build their own."""
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    session_idle_minutes: int = 8 * 60
+    session_absolute_hours: int = 7 * 24
+    login_max_failures: int = 5
+    login_lock_seconds: int = 300
+    log_level: str = "INFO"
+    quiet_hours: str = "20:00-08:00"
+    push_allowed_origins: tuple[str, ...] = DEFAULT_PUSH_ORIGINS
+    default_language: str = "ja"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'yorisoi.sqlite3'}")
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def origin(self) -> str:
+        return self.base_url.rstrip("/")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        origins = e.get("YORISOI_PUSH_ALLOWED_ORIGINS")
+        return cls(
+            data_dir=Path(e.get("YORISOI_DATA_DIR", "var")),
+            database_url=e.get("YORISOI_DATABASE_URL", ""),
+            base_url=e.get("YORISOI_BASE_URL", "http://127.0.0.1:8000"),
+            session_idle_minutes=int(e.get("YORISOI_SESSION_IDLE_MINUTES", 8 * 60)),
+            session_absolute_hours=int(e.get("YORISOI_SESSION_ABSOLUTE_HOURS", 7 * 24)),
+            login_max_failures=int(e.get("YORISOI_LOGIN_MAX_FAILURES", 5)),
+            login_lock_seconds=int(e.get("YORISOI_LOGIN_LOCK_SECONDS", 300)),
+            log_level=e.get("YORISOI_LOG_LEVEL", "INFO"),
+            quiet_hours=e.get("YORISOI_QUIET_HOURS", "20:00-08:00"),
+            push_allowed_origins=(
+                tuple(o.strip() for o in origins.split(",") if o.strip())
+                if origins is not None
+                else DEFAULT_PUSH_ORIGINS
+            ),
+            default_language=e.get("YORISOI_LANGUAGE", "ja"),
+        )
