@@ -1,0 +1,58 @@
+"""The application factory: the route list and the middleware list, nothing else."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from server.db import make_engine, make_session_factory
+from server.errors import ApiError
+from server.security.csrf import CSRFMiddleware
+from server.security.headers import SecurityHeadersMiddleware
+from server.settings import Settings
+from server.views import errors, home, session
+
+HERE = Path(__file__).resolve().parent
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    app.state.engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    engine = make_engine(settings.database_url)
+    routes = [
+        *session.routes,
+        *home.routes,
+        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeadersMiddleware, https=settings.https),
+            Middleware(CSRFMiddleware, origin=settings.origin),
+        ],
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: errors.api_error,
+            404: errors.not_found,
+            405: errors.method_not_allowed,
+        },
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.db = make_session_factory(engine)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    app.state.templates = Jinja2Templates(env=env)
+    return app

@@ -1,0 +1,116 @@
+"""The `yorisoi` command line. Bad arguments print a clear message and exit non-zero, and a failed
+command leaves nothing half-created (each command is one transaction)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from server.db import make_engine
+from server.errors import ApiError
+from server.settings import Settings
+
+log = logging.getLogger("yorisoi")
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    if settings.database_url.startswith("sqlite:///"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return make_engine(settings.database_url)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from server import migrate
+
+    engine = _engine(settings)
+    migrate.upgrade(engine)
+    print("database is at the newest schema")
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
+    from server.services import users
+
+    if not args.password_stdin:
+        print("error: give the password on standard input with --password-stdin", file=sys.stderr)
+        return 2
+    password = sys.stdin.readline().rstrip("\r\n")
+    engine = _engine(settings)
+    with Session(engine) as session, session.begin():
+        user = users.create_user(
+            session,
+            None,
+            username=args.username,
+            role=args.role,
+            team_name=args.team,
+            password=password,
+            display_name=args.display_name,
+        )
+        print(f"created user {user.username} ({user.role})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from server.demo import load_demo
+
+    engine = _engine(settings)
+    with Session(engine) as session, session.begin():
+        summary = load_demo(session)
+    if summary.created:
+        print("demo municipality loaded")
+    else:
+        print("demo municipality already present; nothing changed")
+    print(f"demo sign-ins (password for all: {summary.password}):")
+    for username, role, team in summary.users:
+        print(f"  {username:<10} {role:<12} {team}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=settings.log_level.lower())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="yorisoi", description="Yorisoi outreach case records")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="bring the database to the newest schema")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("create-user", help="create a user (and the team when it does not exist)")
+    p.add_argument("username")
+    p.add_argument("--role", required=True, choices=["worker", "coordinator", "supervisor", "admin"])
+    p.add_argument("--team", required=True)
+    p.add_argument("--display-name")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=cmd_create_user)
+
+    p = sub.add_parser("demo", help="load the demo municipality (does nothing when already loaded)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="serve the app")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return int(args.func(args, settings))
+    except ApiError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        print(f"error: {exc.code}{where}", file=sys.stderr)
+        return 1

@@ -1,0 +1,1 @@
+"""Business rules. Services take (session, actor, …), never a Request."""

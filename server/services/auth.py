@@ -1,0 +1,133 @@
+"""Sign-in, server-side sessions and sign-out.
+
+Threats: session fixation (a fresh random 256-bit id at every sign-in), stolen database rows
+(only the SHA-256 of a session token is stored), user enumeration (unknown users and wrong
+passwords take the same path and time and give the same answer), password guessing (throttling).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from server.db import utcnow
+from server.errors import ApiError
+from server.models import Team, User, UserSession
+from server.permissions import Actor
+from server.security import passwords, throttle
+from server.services import audit
+from server.settings import Settings
+
+TOUCH_INTERVAL = dt.timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    token: str
+    actor: Actor
+
+
+def _hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def actor_for(session: Session, user: User, device_id: uuid.UUID | None = None, sid: bytes | None = None) -> Actor:
+    municipality_id = session.scalar(select(Team.municipality_id).where(Team.id == user.team_id))
+    if municipality_id is None:
+        raise LookupError("user's team has no municipality")
+    return Actor(
+        user_id=user.id,
+        role=user.role,
+        team_id=user.team_id,
+        municipality_id=municipality_id,
+        device_id=device_id,
+        session_id=sid,
+    )
+
+
+def check_throttle(session: Session, username: str, address: str) -> None:
+    wait = throttle.retry_after(session, throttle.keys_for(username, address))
+    if wait > 0:
+        raise ApiError(429, "too_many_attempts", headers={"Retry-After": str(wait)})
+
+
+def record_failure(session: Session, settings: Settings, username: str, address: str) -> None:
+    """Count a failed sign-in. Runs in its own transaction so it survives the failed request."""
+    ukey, akey = throttle.keys_for(username, address)
+    throttle.register_failure(session, ukey, settings.login_max_failures, settings.login_lock_seconds)
+    throttle.register_failure(
+        session, akey, settings.login_max_failures * throttle.ADDRESS_FACTOR, settings.login_lock_seconds
+    )
+    audit.record(session, None, "session.login_failed", outcome="failed", detail="invalid_credentials")
+
+
+def verify_credentials(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username))
+    ok = passwords.verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.is_active:
+        return None
+    return user
+
+
+def start_session(
+    session: Session,
+    settings: Settings,
+    user: User,
+    address: str,
+    device_id: uuid.UUID | None = None,
+) -> SignedIn:
+    token = secrets.token_urlsafe(32)  # 256 bits
+    sid = _hash_token(token)
+    now = utcnow()
+    session.add(
+        UserSession(
+            id=sid,
+            user_id=user.id,
+            device_id=device_id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + dt.timedelta(hours=settings.session_absolute_hours),
+        )
+    )
+    throttle.clear(session, throttle.keys_for(user.username, address)[0])
+    actor = actor_for(session, user, device_id, sid)
+    audit.record(session, actor, "session.login", entity="user", entity_id=user.id)
+    return SignedIn(user=user, token=token, actor=actor)
+
+
+def resolve(session: Session, settings: Settings, token: str | None) -> tuple[User, Actor] | None:
+    """The user and actor behind a session cookie, or None when it is missing, expired or ended."""
+    if not token:
+        return None
+    sid = _hash_token(token)
+    row = session.get(UserSession, sid)
+    if row is None:
+        return None
+    now = utcnow()
+    idle = dt.timedelta(minutes=settings.session_idle_minutes)
+    if row.expires_at <= now or row.last_seen_at + idle <= now:
+        session.delete(row)
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    if now - row.last_seen_at > TOUCH_INTERVAL:
+        row.last_seen_at = now
+    return user, actor_for(session, user, row.device_id, sid)
+
+
+def end_session(session: Session, actor: Actor) -> None:
+    if actor.session_id is not None:
+        session.execute(delete(UserSession).where(UserSession.id == actor.session_id))
+    audit.record(session, actor, "session.logout", entity="user", entity_id=actor.user_id)
+
+
+def end_all_sessions(session: Session, user_id: uuid.UUID) -> None:
+    session.execute(delete(UserSession).where(UserSession.user_id == user_id))

@@ -1,0 +1,220 @@
+"""The one wrapper every route goes through: it declares the route's permission, opens one
+database transaction per request, resolves the signed-in actor, enforces the permission, and turns
+`ApiError` into the API's JSON error shape (or a page for browser routes).
+
+Views are plain synchronous functions of a `Ctx`; the wrapper runs them in Starlette's thread pool,
+because SQLAlchemy sessions here are synchronous.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from server import i18n
+from server.errors import ApiError, error_response
+from server.models import User
+from server.permissions import Actor, Permission
+from server.services import audit, auth
+from server.settings import Settings
+
+log = logging.getLogger("yorisoi.views")
+
+MAX_BODY = 2 * 1024 * 1024
+
+Handler = Callable[["Ctx"], Response]
+
+
+@dataclass
+class Ctx:
+    request: Request
+    db: Session
+    settings: Settings
+    body: bytes
+    user: User | None = None
+    actor: Actor | None = None
+    lang: str = "ja"
+    set_cookies: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    # Work that must be committed even though the request fails (failed sign-in counters):
+    # run in a fresh transaction after the request's own transaction has been rolled back.
+    on_failure: list[Callable[[Session], None]] = field(default_factory=list)
+
+    @property
+    def me(self) -> Actor:
+        """The signed-in actor (routes with a permission other than PUBLIC always have one)."""
+        if self.actor is None:
+            raise ApiError(401, "unauthenticated")
+        return self.actor
+
+    def json(self) -> Any:
+        """The request body as JSON; malformed JSON is a 400 with code `malformed_json`."""
+        try:
+            return json.loads(self.body or b"null")
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(400, "malformed_json") from exc
+
+    def json_object(self) -> dict[str, Any]:
+        data = self.json()
+        if not isinstance(data, dict):
+            raise ApiError(400, "malformed_json")
+        return data
+
+    def form(self) -> dict[str, str]:
+        parsed = urllib.parse.parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
+        return {k: v[0] for k, v in parsed.items()}
+
+    def path_uuid(self, name: str) -> uuid.UUID:
+        try:
+            return uuid.UUID(str(self.request.path_params[name]))
+        except ValueError as exc:
+            raise ApiError(404, "not_found") from exc
+
+    def t(self, key: str, **params: Any) -> str:
+        return i18n.t(self.lang, key, **params)
+
+
+def session_cookie_name(settings: Settings) -> str:
+    return "__Host-yorisoi" if settings.https else "yorisoi_session"
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _language(request: Request, user: User | None, settings: Settings) -> str:
+    if user is not None and user.language in i18n.LANGUAGES:
+        return user.language
+    chosen = request.cookies.get("lang")
+    if chosen in i18n.LANGUAGES:
+        return chosen
+    return settings.default_language
+
+
+def route(
+    permission: Permission, *, page: bool = False, error_template: str | None = None
+) -> Callable[[Handler], Callable[[Request], Any]]:
+    """Declare a route's permission. `page=True` renders errors as pages and sends a signed-out
+    visitor to the sign-in page instead of answering 401; `error_template` renders the errors of
+    a form page on the form itself."""
+
+    def decorate(handler: Handler) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            body = b""
+            if request.method not in ("GET", "HEAD"):
+                chunks = []
+                size = 0
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > MAX_BODY:
+                        return error_response(413, "payload_too_large")
+                    chunks.append(chunk)
+                body = b"".join(chunks)
+            return await run_in_threadpool(_run, request, body)
+
+        def _run(request: Request, body: bytes) -> Response:
+            settings: Settings = request.app.state.settings
+            factory: sessionmaker[Session] = request.app.state.db
+            lang = settings.default_language
+            resolved: tuple[User, Actor] | None = None
+            ctx: Ctx | None = None
+            try:
+                with factory() as db, db.begin():
+                    ctx = Ctx(request=request, db=db, settings=settings, body=body)
+                    resolved = auth.resolve(db, settings, request.cookies.get(session_cookie_name(settings)))
+                    if resolved is not None:
+                        ctx.user, ctx.actor = resolved
+                    ctx.lang = lang = _language(request, ctx.user, settings)
+                    if permission is not Permission.PUBLIC:
+                        if ctx.actor is None:
+                            raise ApiError(401, "unauthenticated")
+                        if not ctx.actor.can(permission):
+                            raise ApiError(403, "forbidden")
+                    response = handler(ctx)
+                    for name, value, opts in ctx.set_cookies:
+                        response.set_cookie(name, value, **opts)
+                    return response
+            except ApiError as exc:
+                if ctx is not None and ctx.on_failure:
+                    with factory() as db, db.begin():
+                        for work in ctx.on_failure:
+                            work(db)
+                if exc.status in (403, 404) and resolved is not None:
+                    _audit_denial(factory, resolved[1], request, exc)
+                if page:
+                    return _error_page(request, exc, lang, error_template, body)
+                return error_response(exc.status, exc.code, lang, field=exc.field, headers=exc.headers)
+            except OperationalError as exc:
+                # The database is busy or unreachable: a temporary failure, nothing was committed.
+                log.warning("database unavailable: %s", type(exc.orig).__name__)
+                return error_response(503, "server_busy", lang, headers={"Retry-After": "5"})
+
+        endpoint.permission = permission  # type: ignore[attr-defined]
+        endpoint.__name__ = handler.__name__
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
+    return decorate
+
+
+def _audit_denial(factory: sessionmaker[Session], actor: Actor, request: Request, exc: ApiError) -> None:
+    """Authorization denials are audited in their own transaction (the request's was rolled back)."""
+    with factory() as db, db.begin():
+        audit.record(db, actor, "access.denied", outcome="denied", detail=f"{exc.code} {request.url.path}")
+
+
+def _error_page(
+    request: Request, exc: ApiError, lang: str, error_template: str | None, body: bytes
+) -> Response:
+    if exc.status == 401 and error_template is None:
+        target = urllib.parse.quote(request.url.path, safe="/")
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+    templates = request.app.state.templates
+    form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
+    context = {
+        "status": exc.status,
+        "error": exc.code,
+        "lang": lang,
+        "user": None,
+        "actor": None,
+        "t": lambda key, **params: i18n.t(lang, key, **params),
+        "form": form,
+    }
+    return cast(
+        Response,
+        templates.TemplateResponse(
+            request, error_template or "error.html", context, status_code=exc.status, headers=exc.headers
+        ),
+    )
+
+
+def json_response(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status)
+
+
+def render(ctx: Ctx, template: str, status: int = 200, **context: Any) -> Response:
+    """Render a page with the catalogue, the language and the user's date preference."""
+    from server.i18n import dates
+
+    era = ctx.user.era_dates if ctx.user is not None else True
+    base = {
+        "lang": ctx.lang,
+        "user": ctx.user,
+        "actor": ctx.actor,
+        "t": ctx.t,
+        "fmt_date": lambda d: dates.format_date(d, ctx.lang, era) if d else "",
+        "fmt_datetime": lambda d: dates.format_datetime(d, ctx.lang, era) if d else "",
+    }
+    base.update(context)
+    templates = ctx.request.app.state.templates
+    return cast(Response, templates.TemplateResponse(ctx.request, template, base, status_code=status))
