@@ -4,10 +4,12 @@ command leaves nothing half-created (each command is one transaction)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from server.db import make_engine
@@ -17,17 +19,22 @@ from server.settings import Settings
 log = logging.getLogger("yorisoi")
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+@contextlib.contextmanager
+def _engine(settings: Settings) -> Iterator[Engine]:
     if settings.database_url.startswith("sqlite:///"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return make_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from server import migrate
 
-    engine = _engine(settings)
-    migrate.upgrade(engine)
+    with _engine(settings) as engine:
+        migrate.upgrade(engine)
     print("database is at the newest schema")
     return 0
 
@@ -39,8 +46,7 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
         print("error: give the password on standard input with --password-stdin", file=sys.stderr)
         return 2
     password = sys.stdin.readline().rstrip("\r\n")
-    engine = _engine(settings)
-    with Session(engine) as session, session.begin():
+    with _engine(settings) as engine, Session(engine) as session, session.begin():
         user = users.create_user(
             session,
             None,
@@ -57,8 +63,7 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from server.demo import load_demo
 
-    engine = _engine(settings)
-    with Session(engine) as session, session.begin():
+    with _engine(settings) as engine, Session(engine) as session, session.begin():
         summary = load_demo(session)
     if summary.created:
         print("demo municipality loaded")

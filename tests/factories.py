@@ -46,9 +46,15 @@ class Factory:
             return team
 
     def user(
-        self, username: str, role: str = "worker", team: str = "北部班", password: str = PASSWORD, **kw: Any
+        self,
+        username: str,
+        role: str = "worker",
+        team: str = "北部班",
+        password: str = PASSWORD,
+        municipality: str = "テスト市",
+        **kw: Any,
     ) -> User:
-        t = self.team(team)
+        t = self.team(team, municipality)
         with self.db() as s, s.begin():
             user = User(
                 username=username,
