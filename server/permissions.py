@@ -31,6 +31,7 @@ class Permission(StrEnum):
     ALERT_READ = "alert.read"
     ALERT_ACK = "alert.ack"
     REPORT_READ = "report.read"  # municipality-wide figures and exports
+    TEAM_REPORT_READ = "report.team"  # the dashboard with the own team's figures (no municipal exports)
     USER_ADMIN = "user.admin"
     DEVICE_ADMIN = "device.admin"
     AUDIT_READ = "audit.read"
@@ -48,9 +49,12 @@ _CASE_WORK = {
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     Role.WORKER: frozenset(_CASE_WORK),
-    Role.COORDINATOR: frozenset(_CASE_WORK | {Permission.CASE_ASSIGN, Permission.CASE_REVIEW}),
+    Role.COORDINATOR: frozenset(
+        _CASE_WORK | {Permission.CASE_ASSIGN, Permission.CASE_REVIEW, Permission.TEAM_REPORT_READ}
+    ),
     Role.SUPERVISOR: frozenset(
-        _CASE_WORK | {Permission.CASE_ASSIGN, Permission.CASE_REVIEW, Permission.REPORT_READ}
+        _CASE_WORK
+        | {Permission.CASE_ASSIGN, Permission.CASE_REVIEW, Permission.REPORT_READ, Permission.TEAM_REPORT_READ}
     ),
     Role.ADMIN: frozenset(
         {
