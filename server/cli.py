@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from server.db import make_engine
 from server.errors import ApiError
+from server.services import totp
 from server.settings import Settings
 
 log = logging.getLogger("yorisoi")
@@ -57,6 +58,32 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
             display_name=args.display_name,
         )
         print(f"created user {user.username} ({user.role})")
+        if totp.required_for(user):
+            uri = totp.enrol(user)
+            codes = totp.issue_recovery_codes(session, user)
+            print("two-factor sign-in is required for this role; add this to an authenticator app:")
+            print(f"  {uri}")
+            print("recovery codes (each works once; give them to the user privately):")
+            print("  " + "  ".join(codes))
+    return 0
+
+
+def cmd_reset_totp(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from server.models import User
+    from server.services import audit
+
+    with _engine(settings) as engine, Session(engine) as session, session.begin():
+        user = session.scalar(select(User).where(User.username == args.username))
+        if user is None:
+            print(f"error: no user {args.username}", file=sys.stderr)
+            return 1
+        uri = totp.enrol(user)
+        codes = totp.issue_recovery_codes(session, user)
+        audit.record(session, None, "user.totp_reset", entity="user", entity_id=user.id)
+        print(f"  {uri}")
+        print("recovery codes: " + "  ".join(codes))
     return 0
 
 
@@ -98,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--display-name")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=cmd_create_user)
+
+    p = sub.add_parser("reset-totp", help="give a user a new two-factor secret and recovery codes")
+    p.add_argument("username")
+    p.set_defaults(func=cmd_reset_totp)
 
     p = sub.add_parser("demo", help="load the demo municipality (does nothing when already loaded)")
     p.set_defaults(func=cmd_demo)

@@ -75,15 +75,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; psycopg 3 is the PostgreSQL driver."""
+def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs: Any) -> Engine:
+    """Create an engine; psycopg 3 is the PostgreSQL driver.
+
+    On SQLite every transaction begins with BEGIN IMMEDIATE (`sqlite_immediate`): it takes the write
+    lock at once, so concurrent requests queue on busy_timeout instead of failing when a read
+    transaction later tries to write. Tests that only inspect the database pass False, so a test
+    holding a session open does not block the app under test."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # SQLite: take the write lock at BEGIN, so two writers queue instead of failing mid-transaction.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        begin = "BEGIN IMMEDIATE" if sqlite_immediate else "BEGIN"
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
 
         @event.listens_for(engine, "connect")
         def _no_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:

@@ -66,9 +66,18 @@ def _truncate(engine: Engine) -> None:
                 conn.execute(t.delete())
 
 
+@pytest.fixture(scope="session")
+def test_engine(database_url: str, engine: Engine) -> Iterator[Engine]:
+    """The tests' own engine: on SQLite its transactions begin deferred, so a test that keeps a
+    session open to inspect rows does not hold the write lock the app under test needs."""
+    eng = make_engine(database_url, sqlite_immediate=False)
+    yield eng
+    eng.dispose()
+
+
 @pytest.fixture
-def db_factory(engine: Engine) -> Iterator[sessionmaker[Session]]:
-    yield make_session_factory(engine)
+def db_factory(engine: Engine, test_engine: Engine) -> Iterator[sessionmaker[Session]]:
+    yield make_session_factory(test_engine)
     _truncate(engine)
 
 

@@ -7,6 +7,7 @@ import uuid
 from functools import cache
 from typing import Any
 
+import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
@@ -14,6 +15,7 @@ from starlette.testclient import TestClient
 from server.kana import kana_key
 from server.models import Case, CaseAssignment, Contact, Household, Organisation, Person, Team, User
 from server.security.passwords import hash_password
+from server.services.totp import REQUIRED_ROLES
 from server.vocab import OUTCOMES, OrgKind
 
 PASSWORD = "correct horse battery"
@@ -24,9 +26,16 @@ def _hash(password: str) -> str:
     return hash_password(password)
 
 
+# Office roles must use two-factor sign-in; test users of those roles get this secret, and `login()`
+# answers the TOTP challenge with a fresh code (see `_totp_code`).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+_active_db: list[sessionmaker[Session]] = []
+
+
 class Factory:
     def __init__(self, db_factory: sessionmaker[Session]) -> None:
         self.db = db_factory
+        _active_db[:] = [db_factory]
 
     def municipality(self, name: str = "テスト市") -> Organisation:
         with self.db() as s, s.begin():
@@ -55,6 +64,8 @@ class Factory:
         **kw: Any,
     ) -> User:
         t = self.team(team, municipality)
+        if role in REQUIRED_ROLES:
+            kw.setdefault("totp_secret", TOTP_SECRET)
         with self.db() as s, s.begin():
             user = User(
                 username=username,
@@ -121,7 +132,22 @@ class Factory:
             return c
 
 
+def totp_code(username: str) -> str:
+    """A valid, unused TOTP code for a test user. A code works once per 30-second step, and tests
+    sign in the same user several times a step, so the remembered step is cleared first — in the
+    test database only; the rule itself is tested in tests/test_totp.py."""
+    with _active_db[0]() as s, s.begin():
+        user = s.scalars(select(User).where(User.username == username)).one()
+        user.totp_last_step = None
+        secret = user.totp_secret or ""
+    return str(pyotp.TOTP(secret).now())
+
+
 def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, Any]:
     r = client.post("/api/session", json={"username": username, "password": password})
+    if r.status_code == 401 and r.json()["error"]["code"] == "totp_required":
+        r = client.post(
+            "/api/session", json={"username": username, "password": password, "totp": totp_code(username)}
+        )
     assert r.status_code == 200, r.text
     return dict(r.json()["user"])

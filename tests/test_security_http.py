@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from tests.factories import PASSWORD, Factory, login
+from tests.factories import PASSWORD, Factory, login, totp_code
 
 
 def test_cross_site_unsafe_request_is_refused(client: TestClient, factory: Factory) -> None:
@@ -71,8 +71,12 @@ def test_sign_in_page(client: TestClient, factory: Factory) -> None:
     bad = client.post("/login", data={"username": "coord", "password": "nope nope", "next": "/"})
     assert bad.status_code == 401
     assert "正しくありません" in bad.text
-    ok = client.post("/login", data={"username": "coord", "password": PASSWORD, "next": "//evil.example/"},
-                     follow_redirects=False)
+    assert "確認コード" in page.text
+    ok = client.post(
+        "/login",
+        data={"username": "coord", "password": PASSWORD, "totp": totp_code("coord"), "next": "//evil.example/"},
+        follow_redirects=False,
+    )
     assert ok.status_code == 303 and ok.headers["location"] == "/"
     assert client.get("/").status_code == 200
 

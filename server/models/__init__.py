@@ -8,7 +8,7 @@ from server.models.milestone import Consent, MilestoneEvent
 from server.models.org import Organisation, Team
 from server.models.person import CareRelation, Household, HouseholdMember, Person
 from server.models.sync import Device, ServerState, SyncCounter, SyncMutation
-from server.models.user import LoginThrottle, User, UserSession
+from server.models.user import LoginThrottle, RecoveryCode, User, UserSession
 
 __all__ = [
     "Alert",
@@ -28,6 +28,7 @@ __all__ = [
     "Organisation",
     "Person",
     "PushSubscription",
+    "RecoveryCode",
     "ServerState",
     "SyncCounter",
     "SyncMutation",

@@ -23,8 +23,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     language: Mapped[str] = mapped_column(String(5), default="ja")
     era_dates: Mapped[bool] = mapped_column(default=True)  # show 和暦
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
-    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    totp_secret: Mapped[str | None] = mapped_column(String(64))  # base32; enrolled second factor
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))  # shown, not yet confirmed
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)  # a code works once
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -51,3 +52,16 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(default=0)
     window_start: Mapped[dt.datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[dt.datetime | None]
+
+
+class RecoveryCode(Base):
+    """One-time codes for when the authenticator is lost. Only SHA-256 hashes are stored; the codes
+    carry 40 random bits each and are rate-limited by sign-in throttling."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[dt.datetime | None]

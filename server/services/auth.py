@@ -21,7 +21,7 @@ from server.errors import ApiError
 from server.models import Team, User, UserSession
 from server.permissions import Actor
 from server.security import passwords, throttle
-from server.services import audit
+from server.services import audit, totp
 from server.settings import Settings
 
 TOUCH_INTERVAL = dt.timedelta(minutes=1)
@@ -74,6 +74,19 @@ def verify_credentials(session: Session, username: str, password: str) -> User |
     if user is None or not ok or not user.is_active:
         return None
     return user
+
+
+def check_second_factor(session: Session, user: User, code: str | None) -> None:
+    """Raise unless the user's second factor is satisfied (or the user has none and needs none)."""
+    if user.totp_secret is None:
+        if totp.required_for(user):
+            raise ApiError(401, "totp_enrolment_required")
+        return
+    if not code:
+        raise ApiError(401, "totp_required")
+    session.refresh(user, with_for_update=True)  # two sign-ins racing with one code: only one wins
+    if not totp.verify(session, user, code):
+        raise ApiError(401, "totp_invalid")
 
 
 def start_session(

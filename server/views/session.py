@@ -37,7 +37,9 @@ def _cookie_opts(ctx: Ctx) -> dict[str, Any]:
     }
 
 
-def _sign_in(ctx: Ctx, username: str, password: str, device_id: uuid.UUID | None) -> auth.SignedIn:
+def _sign_in(
+    ctx: Ctx, username: str, password: str, code: str | None, device_id: uuid.UUID | None
+) -> auth.SignedIn:
     """Shared by the API and the page. Failures are counted in their own transaction."""
     address = client_address(ctx.request)
     auth.check_throttle(ctx.db, username, address)
@@ -45,6 +47,12 @@ def _sign_in(ctx: Ctx, username: str, password: str, device_id: uuid.UUID | None
     if user is None:
         ctx.on_failure.append(lambda db: auth.record_failure(db, ctx.settings, username, address))
         raise ApiError(401, "invalid_credentials")
+    try:
+        auth.check_second_factor(ctx.db, user, code)
+    except ApiError as exc:
+        if exc.code == "totp_invalid":
+            ctx.on_failure.append(lambda db: auth.record_failure(db, ctx.settings, username, address))
+        raise
     signed = auth.start_session(ctx.db, ctx.settings, user, address, device_id)
     ctx.set_cookies.append((session_cookie_name(ctx.settings), signed.token, _cookie_opts(ctx)))
     return signed
@@ -53,16 +61,18 @@ def _sign_in(ctx: Ctx, username: str, password: str, device_id: uuid.UUID | None
 @route(Permission.PUBLIC)
 def create_session(ctx: Ctx) -> Response:
     data = ctx.json_object()
-    username, password = data.get("username"), data.get("password")
+    username, password, code = data.get("username"), data.get("password"), data.get("totp")
     if not isinstance(username, str) or not isinstance(password, str):
         raise ApiError(400, "invalid_request", field="username" if not isinstance(username, str) else "password")
+    if code is not None and not isinstance(code, str):
+        raise ApiError(400, "invalid_request", field="totp")
     device_id = None
     if data.get("device_id") is not None:
         try:
             device_id = uuid.UUID(str(data["device_id"]))
         except ValueError as exc:
             raise ApiError(422, "invalid_request", field="device_id") from exc
-    signed = _sign_in(ctx, username, password, device_id)
+    signed = _sign_in(ctx, username, password, code, device_id)
     return json_response({"user": user_json(signed.user)})
 
 
@@ -94,7 +104,7 @@ def login_page(ctx: Ctx) -> Response:
         return render(ctx, "login.html", form={"next": _safe_next(ctx.request.query_params.get("next"))})
     form = ctx.form()
     target = _safe_next(form.get("next"))
-    _sign_in(ctx, form.get("username", ""), form.get("password", ""), None)
+    _sign_in(ctx, form.get("username", ""), form.get("password", ""), form.get("totp") or None, None)
     return RedirectResponse(target, status_code=303)
 
 
