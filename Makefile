@@ -30,7 +30,7 @@ test: install browsers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: install
-	$(BIN)/ruff check server sync tests bench
+	$(BIN)/ruff check server sync tests $(wildcard bench)
 	$(BIN)/mypy
 
 bench: install
