@@ -18,7 +18,7 @@ from server.errors import ApiError
 from server.security.csrf import CSRFMiddleware
 from server.security.headers import SecurityHeadersMiddleware
 from server.settings import Settings
-from server.views import errors, home, session
+from server.views import app_shell, errors, home, session
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         *session.routes,
         *home.routes,
+        *app_shell.routes,
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(

@@ -1,0 +1,61 @@
+// @ts-check
+/**
+ * Talking to the server. Same origin only, JSON in and out, the session cookie rides along.
+ * A failure always says what kind it was, so the screen can tell "no signal" from "the server said
+ * no" — and never shows a failure as success.
+ */
+
+export class ApiFailure extends Error {
+  /**
+   * @param {"network" | "timeout" | "http"} kind
+   * @param {number} status
+   * @param {string} code
+   * @param {any} [body]
+   */
+  constructor(kind, status, code, body) {
+    super(code);
+    this.kind = kind;
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+}
+
+/**
+ * @param {"GET" | "POST" | "DELETE"} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @param {{timeoutMs?: number}} [opts]
+ */
+export async function api(method, path, body, opts = {}) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), opts.timeoutMs ?? 30000);
+  /** @type {Response} */
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers: body === undefined ? { Accept: "application/json" } : { "Content-Type": "application/json", Accept: "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+      cache: "no-store",
+      signal: controller.signal,
+    });
+  } catch (err) {
+    throw new ApiFailure(controller.signal.aborted ? "timeout" : "network", 0, controller.signal.aborted ? "timeout" : "network");
+  } finally {
+    clearTimeout(timer);
+  }
+  let data = null;
+  if (res.status !== 204) {
+    try {
+      data = await res.json();
+    } catch {
+      data = null;
+    }
+  }
+  if (!res.ok) {
+    throw new ApiFailure("http", res.status, data?.error?.code || `http_${res.status}`, data);
+  }
+  return data;
+}

@@ -1,0 +1,160 @@
+// @ts-check
+/**
+ * Labels and dates. The catalogues are the server's own (server/i18n/{ja,en}.json), served at
+ * /app/i18n/ and precached by the service worker, so a label changes in one place and works offline.
+ *
+ * The language and the 和暦 choice are UI preferences, not personal data, so they live in
+ * localStorage: the sign-in and lock screens need them before any sealed storage is open.
+ */
+
+export const LANGUAGES = ["ja", "en"];
+const LANG_KEY = "yorisoi.lang";
+const ERA_KEY = "yorisoi.era";
+export const TIME_ZONE = "Asia/Tokyo";
+
+/** @type {Record<string, string>} */
+let catalogue = {};
+let lang = "ja";
+
+export function language() {
+  return lang;
+}
+
+/** @param {string} [wanted] */
+export async function load(wanted) {
+  const chosen = wanted || safeGet(LANG_KEY) || "ja";
+  lang = LANGUAGES.includes(chosen) ? chosen : "ja";
+  const res = await fetch(`/app/i18n/${lang}.json`);
+  if (!res.ok) throw new Error(`catalogue ${res.status}`);
+  catalogue = await res.json();
+  document.documentElement.lang = lang;
+}
+
+/** @param {string} value */
+export async function setLanguage(value) {
+  safeSet(LANG_KEY, value);
+  await load(value);
+}
+
+export function eraDates() {
+  return safeGet(ERA_KEY) !== "0";
+}
+
+/** @param {boolean} on */
+export function setEraDates(on) {
+  safeSet(ERA_KEY, on ? "1" : "0");
+}
+
+/**
+ * The label for `key` with `{name}` placeholders filled; a missing key shows itself.
+ * @param {string} key
+ * @param {Record<string, string | number>} [params]
+ */
+export function t(key, params) {
+  const text = catalogue[key];
+  if (text === undefined) return key;
+  if (!params) return text;
+  return text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+}
+
+/** @param {string} key */
+export function has(key) {
+  return key in catalogue;
+}
+
+/** Today's date in Japan, as YYYY-MM-DD. */
+export function today() {
+  return isoDate(new Date());
+}
+
+/** @param {Date} d */
+export function isoDate(d) {
+  const parts = new Intl.DateTimeFormat("en-CA", {
+    timeZone: TIME_ZONE, year: "numeric", month: "2-digit", day: "2-digit",
+  }).formatToParts(d);
+  const get = (/** @type {string} */ type) => parts.find((p) => p.type === type)?.value || "";
+  return `${get("year")}-${get("month")}-${get("day")}`;
+}
+
+/** The current time in Japan as a `datetime-local` value (YYYY-MM-DDTHH:MM). */
+export function nowLocal() {
+  const d = new Date();
+  const time = new Intl.DateTimeFormat("en-GB", {
+    timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  }).format(d);
+  return `${isoDate(d)}T${time}`;
+}
+
+/**
+ * A `datetime-local` value read as Japan time, as ISO 8601 with its offset (Japan has no DST).
+ * @param {string} local
+ */
+export function localToIso(local) {
+  return `${local.length === 16 ? `${local}:00` : local}+09:00`;
+}
+
+/** @param {string} iso */
+export function isoToLocal(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const time = new Intl.DateTimeFormat("en-GB", {
+    timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  }).format(d);
+  return `${isoDate(d)}T${time}`;
+}
+
+function dateFormat() {
+  if (lang === "ja" && eraDates()) {
+    return new Intl.DateTimeFormat("ja-JP-u-ca-japanese", {
+      era: "long", year: "numeric", month: "long", day: "numeric", timeZone: TIME_ZONE,
+    });
+  }
+  return new Intl.DateTimeFormat(lang === "ja" ? "ja-JP" : "en-GB", {
+    year: "numeric", month: "long", day: "numeric", timeZone: TIME_ZONE,
+  });
+}
+
+/**
+ * A date (YYYY-MM-DD or a full ISO time) for people: 令和7年5月1日, 2025年5月1日 or 1 May 2025.
+ * @param {string | null | undefined} value
+ */
+export function formatDate(value) {
+  if (!value) return "";
+  const d = new Date(value.length === 10 ? `${value}T12:00:00+09:00` : value);
+  if (Number.isNaN(d.getTime())) return value;
+  return dateFormat().format(d);
+}
+
+/** @param {string | null | undefined} value */
+export function formatDateTime(value) {
+  if (!value) return "";
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return value;
+  const time = new Intl.DateTimeFormat(lang === "ja" ? "ja-JP" : "en-GB", {
+    timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit",
+  }).format(d);
+  return `${formatDate(value)} ${time}`;
+}
+
+/** Whole days from date `a` to date `b` (both YYYY-MM-DD). @param {string} a @param {string} b */
+export function daysBetween(a, b) {
+  return Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86400000);
+}
+
+/** @param {string} key */
+function safeGet(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+/** @param {string} key @param {string} value */
+function safeSet(key, value) {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    // Private mode or storage disabled: the choice lasts for this session only.
+  }
+}

@@ -1,0 +1,281 @@
+// @ts-check
+/** The field app: the frame (status bar, menu, update banner), the router, sign-in and sign-out. */
+
+import { h, replace } from "./dom.js";
+import * as i18n from "./i18n.js";
+import { t } from "./i18n.js";
+import * as store from "./store.js";
+import * as records from "./records.js";
+import * as sync from "./sync.js";
+import * as worker from "./worker.js";
+import * as screens from "./screens.js";
+import * as forms from "./forms.js";
+import { api } from "./api.js";
+
+const root = /** @type {HTMLElement} */ (document.getElementById("root"));
+/** @type {Record<string, HTMLElement>} */
+const ui = {};
+/** Why the sign-in screen is shown (session ended, device wiped, signed out). */
+let signInReason = /** @type {string | null} */ (null);
+let needsSignIn = false;
+/** @type {boolean | null} */
+let persisted = null;
+let updateWaiting = false;
+
+function frame() {
+  ui.unsent = h("span", { class: "unsent", id: "unsent" });
+  ui.syncLine = h("span", { class: "sync-line", id: "sync-line" });
+  ui.progress = h("progress", { class: "sync-progress", "aria-label": t("ui.syncing"), hidden: true });
+  ui.syncButton = h("button", { type: "button", class: "sync-now", onclick: () => void runSync() }, t("ui.sync_now"));
+  ui.banner = h("div", { class: "banner-slot" });
+  ui.toast = h("p", { class: "toast", role: "status", "aria-live": "polite" });
+  ui.main = h("main", { id: "main", tabindex: -1 });
+  ui.nav = h("nav", { class: "bottom", "aria-label": t("nav.main") },
+    h("a", { href: "#/" }, t("ui.my_cases")),
+    h("a", { href: "#/new" }, t("pwa.new_case")),
+    h("a", { href: "#/settings" }, t("ui.settings")));
+  replace(root,
+    h("header", { class: "top" },
+      h("span", { class: "brand" }, t("app.name")),
+      h("div", { class: "sync", role: "status", "aria-live": "polite" }, ui.unsent, " ", ui.syncLine),
+      ui.progress,
+      ui.syncButton),
+    ui.banner,
+    ui.toast,
+    ui.main,
+    ui.nav);
+  root.classList.remove("boot");
+  root.removeAttribute("aria-busy");
+  showStatus();
+  if (updateWaiting) showUpdateBanner();
+}
+
+function showStatus() {
+  if (!ui.unsent) return;
+  const s = sync.status;
+  ui.unsent.textContent = t("ui.unsent", { count: s.pendingCount });
+  ui.unsent.classList.toggle("has-pending", s.pendingCount > 0);
+  ui.progress.hidden = !s.running;
+  ui.syncButton.toggleAttribute("disabled", s.running || !records.state.user);
+  let line;
+  if (s.running) line = t("ui.syncing");
+  else if (needsSignIn) line = t("pwa.sync_needs_sign_in");
+  else if (s.error) line = t(s.error.kind === "http" ? "pwa.sync_failed_server" : "pwa.sync_failed_network");
+  else if (s.lastOk) line = t("ui.last_synced", { time: i18n.formatDateTime(s.lastOk) });
+  else line = t("ui.never_synced");
+  if (s.error && s.lastOk && !s.running) line += ` ${t("ui.last_synced", { time: i18n.formatDateTime(s.lastOk) })}`;
+  if (!navigator.onLine) line = `${t("ui.offline")}・${line}`;
+  ui.syncLine.textContent = line;
+  ui.syncLine.classList.toggle("error", Boolean(s.error || needsSignIn) && !s.running);
+}
+
+async function runSync() {
+  if (!records.state.user || needsSignIn) {
+    if (needsSignIn) location.hash = "#/signin";
+    return;
+  }
+  await sync.syncNow();
+  void worker.checkForUpdate();
+}
+
+function showUpdateBanner() {
+  updateWaiting = true;
+  if (!ui.banner) return;
+  const editing = forms.editing.current;
+  replace(ui.banner, h("div", { class: "banner", role: "region", "aria-label": t("ui.update_available") },
+    h("p", null, t("ui.update_available"), " ", editing ? t("pwa.update_keeps_draft") : ""),
+    h("button", {
+      type: "button",
+      onclick: async () => {
+        await forms.editing.current?.flush();
+        worker.activateUpdate();
+      },
+    }, t("ui.update_now"))));
+}
+
+// ---- routing ----
+
+const CASE_ROUTE = /^\/case\/([0-9a-fA-F-]{36})(\/contact|\/next)?$/;
+let currentScreen = "";
+
+async function route() {
+  if (!ui.main) frame();
+  const path = location.hash.replace(/^#/, "") || "/";
+  forms.editing.current = null;
+  const main = ui.main;
+  main.replaceChildren();
+  const user = records.state.user;
+  ui.nav.hidden = !user;
+  if (!user || path === "/signin") {
+    currentScreen = "signin";
+    screens.signIn(main, signedIn, signInReason);
+  } else if (path === "/") {
+    currentScreen = "caseload";
+    screens.caseload(main);
+  } else if (path === "/new") {
+    currentScreen = "form";
+    main.append(h("p", null, h("a", { href: "#/" }, t("ui.back"))), h("h1", null, t("pwa.new_case")));
+    await forms.intakeForm(main, (message, id) => navigate(`#/case/${id}`, message));
+  } else if (path === "/settings") {
+    currentScreen = "settings";
+    screens.settings(main, { persisted, signOut });
+  } else {
+    const m = CASE_ROUTE.exec(path);
+    const kase = m ? records.caseById(m[1]) : null;
+    if (m && kase && m[2] === "/contact") {
+      currentScreen = "form";
+      main.append(h("p", null, h("a", { href: `#/case/${kase.id}` }, kase.name)), h("h1", null, t("ui.record_contact")));
+      await forms.contactForm(main, kase, (message) => navigate(`#/case/${kase.id}`, message));
+    } else if (m && kase && m[2] === "/next") {
+      currentScreen = "form";
+      main.append(h("p", null, h("a", { href: `#/case/${kase.id}` }, kase.name)), h("h1", null, t("pwa.change_next_action")));
+      await forms.nextActionForm(main, kase, (message) => navigate(`#/case/${kase.id}`, message));
+    } else {
+      currentScreen = "case";
+      screens.casePage(main, kase);
+    }
+  }
+  document.title = `${main.querySelector("h1")?.textContent || ""} – ${t("app.name")}`;
+  if (updateWaiting) showUpdateBanner();
+}
+
+/** Data changed (a sync, another tab): redraw screens that only show things, never a form. */
+function refresh() {
+  if (currentScreen === "caseload" || currentScreen === "case") {
+    const y = window.scrollY;
+    void route().then(() => window.scrollTo(0, y));
+  }
+}
+
+/** A message for the screen the next navigation leads to (「保存しました」 after a save). */
+let pendingToast = /** @type {string | null} */ (null);
+
+/** @param {string} hash @param {string} [message] */
+function navigate(hash, message) {
+  pendingToast = message || null;
+  if (location.hash === hash) window.dispatchEvent(new Event("hashchange"));
+  else location.hash = hash;
+}
+
+window.addEventListener("hashchange", async () => {
+  if (ui.toast) ui.toast.textContent = pendingToast || "";
+  pendingToast = null;
+  await route();
+  // Move focus to the new screen's heading, for screen readers.
+  const heading = /** @type {HTMLElement | null} */ (ui.main.querySelector("h1"));
+  if (heading) {
+    heading.tabIndex = -1;
+    heading.focus();
+  }
+});
+
+// The language changed (settings or the sign-in screen): redraw everything in it.
+window.addEventListener("yorisoi:language", async () => {
+  frame();
+  await route();
+});
+
+// ---- signing in and out ----
+
+/** @param {any} user */
+async function signedIn(user) {
+  const owner = await store.get("meta", "owner");
+  if (owner && owner.id !== user.id) {
+    if ((await store.outboxCount()) > 0) {
+      // The unsent records belong to the previous user and can only be sent under their name.
+      await api("DELETE", "/api/session").catch(() => undefined);
+      signInReason = t("pwa.other_user_unsent", { name: owner.display_name || owner.username });
+      await route();
+      return;
+    }
+    await store.clear(["records", "attention", "drafts", "meta"]);
+    await store.setPlain({ cursor: "", last_sync_at: null });
+  }
+  if (user.language && !localStorage.getItem("yorisoi.lang")) await i18n.load(user.language);
+  await store.write([
+    { store: "meta", key: "session", value: { user } },
+    { store: "meta", key: "owner", value: { id: user.id, username: user.username, display_name: user.display_name } },
+  ]);
+  needsSignIn = false;
+  signInReason = null;
+  await records.reload();
+  await requestPersistence();
+  frame();
+  navigate("#/");
+  await runSync();
+}
+
+async function signOut() {
+  if (navigator.onLine && (await store.outboxCount()) > 0 && !needsSignIn) await sync.syncNow();
+  const count = await store.outboxCount();
+  if (count > 0 && !(await screens.confirmSignOut(count))) return;
+  await api("DELETE", "/api/session").catch(() => undefined);
+  // Case data leaves the phone; unsent records stay (they are sent at the next sign-in).
+  await store.clear(count > 0 ? ["records", "attention", "drafts"] : ["records", "attention", "drafts", "meta"]);
+  await store.write([{ store: "meta", key: "session", remove: true }]);
+  await store.setPlain({ cursor: "" });
+  signInReason = count > 0 ? t("pwa.signed_out_kept", { count }) : t("pwa.signed_out");
+  await records.reload();
+  navigate("#/signin");
+}
+
+/** The server says this device was revoked: destroy everything on it (remote wipe). */
+async function wipe() {
+  await store.destroy();
+  if ("caches" in window) for (const key of await caches.keys()) await caches.delete(key);
+  records.state.user = null;
+  records.state.records = new Map();
+  records.state.outbox = [];
+  records.state.attention = [];
+  signInReason = t("error.device_revoked");
+  navigate("#/signin");
+}
+
+async function requestPersistence() {
+  const storage = navigator.storage;
+  if (!storage || typeof storage.persisted !== "function") return;
+  try {
+    persisted = await storage.persisted();
+    if (!persisted && typeof storage.persist === "function") persisted = await storage.persist();
+  } catch {
+    persisted = null;
+  }
+}
+
+// ---- start ----
+
+async function boot() {
+  await i18n.load();
+  await records.loadVocab();
+  await store.deviceId();
+  await records.reload();
+  await sync.loadStatus();
+  sync.hooks.revoked = wipe;
+  sync.hooks.signedOut = () => {
+    needsSignIn = true;
+    signInReason = t("pwa.session_expired");
+    showStatus();
+  };
+  sync.onStatus(showStatus);
+  records.onChange(() => {
+    sync.status.pendingCount = records.state.outbox.length;
+    showStatus();
+    refresh();
+  });
+  window.addEventListener("online", showStatus);
+  window.addEventListener("offline", showStatus);
+  frame();
+  await route();
+  void worker.register(() => showUpdateBanner());
+  sync.startAutoSync();
+  if (records.state.user) {
+    await requestPersistence();
+    if (navigator.onLine) void runSync();
+  }
+}
+
+boot().catch((err) => {
+  // Nothing personal in an error here: show that the app failed to start, not why.
+  replace(root, h("p", { class: "error", role: "alert" }, "寄り添い: 起動できませんでした / failed to start"));
+  throw err;
+});

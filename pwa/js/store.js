@@ -1,0 +1,273 @@
+// @ts-check
+/**
+ * The phone's storage: the one module through which every IndexedDB record passes.
+ *
+ * Threat and design (see also issue "data on the phone"): a lost phone must not expose personal
+ * data, and a dying battery must not lose a visit. So
+ *   - every value that can hold personal data goes through `codec.seal` before it is written and
+ *     `codec.open` after it is read. Today the codec is the identity; the device-security work swaps
+ *     in AES-GCM under a data key without touching any caller (`setCodec`);
+ *   - sealing happens *before* a transaction opens and opening *after* it completes: an IndexedDB
+ *     transaction auto-commits as soon as it has no pending request, so it must never wait on
+ *     crypto or network (the `idb` README's rule);
+ *   - keys are random ids (UUIDs made here or on the server) or fixed non-personal names, there are
+ *     no indexes, and the object-store names say nothing about anyone;
+ *   - a change and the mutation that carries it to the server are written in one transaction, so
+ *     after 「保存しました」 both are on disk or neither is.
+ *
+ * Stores:
+ *   device    plain bookkeeping, never personal: device id, next mutation id, sync cursor, times
+ *   meta      sealed: the signed-in user
+ *   records   sealed: server state by "<entity>:<id>" (case, contact, milestone, user, …)
+ *   outbox    {mid, body: sealed mutation}, keyed by a random id; mids count 1, 2, 3… per device
+ *   attention sealed: conflicts and rejections the server answered, until the worker has seen them
+ *   drafts    sealed: half-filled forms, so a reload or an app update never loses typing
+ */
+
+const DB_NAME = "yorisoi";
+const DB_VERSION = 1;
+export const STORES = /** @type {const} */ (["device", "meta", "records", "outbox", "attention", "drafts"]);
+const SEALED = new Set(["meta", "records", "attention", "drafts"]);
+
+/** @typedef {{seal(value: unknown): Promise<unknown>, open(stored: unknown): Promise<any>}} Codec */
+
+/** @type {Codec} */
+const identity = {
+  seal: async (value) => value,
+  open: async (stored) => stored,
+};
+
+/** @type {Codec} */
+let codec = identity;
+
+/** Install the codec every sealed value passes through (AES-GCM once device security lands). */
+export function setCodec(/** @type {Codec} */ c) {
+  codec = c;
+}
+
+/** @type {Promise<IDBDatabase> | null} */
+let opening = null;
+
+/** @returns {Promise<IDBDatabase>} */
+export function openDb() {
+  if (opening) return opening;
+  opening = new Promise((resolve, reject) => {
+    const req = indexedDB.open(DB_NAME, DB_VERSION);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      for (const name of STORES) {
+        if (!db.objectStoreNames.contains(name)) db.createObjectStore(name);
+      }
+    };
+    req.onsuccess = () => {
+      const db = req.result;
+      // Another tab deleting or upgrading the database: let it, and reopen next time.
+      db.onversionchange = () => {
+        db.close();
+        opening = null;
+      };
+      resolve(db);
+    };
+    req.onerror = () => reject(req.error);
+    req.onblocked = () => reject(new Error("database blocked"));
+  });
+  opening.catch(() => {
+    opening = null;
+  });
+  return opening;
+}
+
+/**
+ * @param {IDBTransaction} tx
+ * @returns {Promise<void>}
+ */
+function done(tx) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error || new Error("transaction aborted"));
+  });
+}
+
+/**
+ * @param {IDBRequest} req
+ * @returns {Promise<any>}
+ */
+function result(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+// ---- plain bookkeeping (never personal) ----
+
+/** @param {string} key */
+export async function getPlain(key) {
+  const db = await openDb();
+  const tx = db.transaction("device", "readonly");
+  const value = await result(tx.objectStore("device").get(key));
+  return value;
+}
+
+/** @param {Record<string, unknown>} values */
+export async function setPlain(values) {
+  const db = await openDb();
+  const tx = db.transaction("device", "readwrite");
+  const os = tx.objectStore("device");
+  for (const [k, v] of Object.entries(values)) os.put(v, k);
+  await done(tx);
+}
+
+/** The installation's id (the sync client_id), made once and kept until the app is wiped. */
+export async function deviceId() {
+  const db = await openDb();
+  const tx = db.transaction("device", "readwrite");
+  const os = tx.objectStore("device");
+  /** @type {string} */
+  let id = await result(os.get("device_id"));
+  if (!id) {
+    id = crypto.randomUUID();
+    os.put(id, "device_id");
+  }
+  await done(tx);
+  return id;
+}
+
+// ---- sealed records ----
+
+/**
+ * Every entry of a store, opened.
+ * @param {"meta" | "records" | "attention" | "drafts"} store
+ * @returns {Promise<{key: string, value: any}[]>}
+ */
+export async function getAll(store) {
+  const db = await openDb();
+  const tx = db.transaction(store, "readonly");
+  const os = tx.objectStore(store);
+  const [keys, values] = await Promise.all([result(os.getAllKeys()), result(os.getAll())]);
+  await done(tx);
+  const out = [];
+  for (let i = 0; i < keys.length; i++) out.push({ key: String(keys[i]), value: await codec.open(values[i]) });
+  return out;
+}
+
+/**
+ * @param {"meta" | "records" | "attention" | "drafts"} store
+ * @param {string} key
+ */
+export async function get(store, key) {
+  const db = await openDb();
+  const tx = db.transaction(store, "readonly");
+  const stored = await result(tx.objectStore(store).get(key));
+  await done(tx);
+  return stored === undefined ? undefined : codec.open(stored);
+}
+
+/**
+ * The outbox in mutation order: [{key, mid, mutation}].
+ * @returns {Promise<{key: string, mid: number, mutation: any}[]>}
+ */
+export async function outbox() {
+  const db = await openDb();
+  const tx = db.transaction("outbox", "readonly");
+  const os = tx.objectStore("outbox");
+  const [keys, values] = await Promise.all([result(os.getAllKeys()), result(os.getAll())]);
+  await done(tx);
+  const out = [];
+  for (let i = 0; i < keys.length; i++) {
+    out.push({ key: String(keys[i]), mid: values[i].mid, mutation: await codec.open(values[i].body) });
+  }
+  out.sort((a, b) => a.mid - b.mid);
+  return out;
+}
+
+/** How many mutations wait to be sent (readable without opening anything). */
+export async function outboxCount() {
+  const db = await openDb();
+  const tx = db.transaction("outbox", "readonly");
+  const n = await result(tx.objectStore("outbox").count());
+  return Number(n);
+}
+
+/**
+ * @typedef {{store: "meta" | "records" | "attention" | "drafts", key: string, value: unknown}} Put
+ * @typedef {{store: "meta" | "records" | "attention" | "drafts" | "outbox", key: string, remove: true}} Remove
+ * @typedef {{store: "outbox", append: unknown}} Append
+ * @typedef {{store: "device", key: string, plain: unknown}} PutPlain
+ * @typedef {Put | Remove | Append | PutPlain} Op
+ */
+
+/**
+ * Apply several changes in one transaction: all of them are on disk when this resolves, or none.
+ * Appended mutations get the next mids, in order; the mids are returned.
+ * @param {Op[]} ops
+ * @returns {Promise<number[]>}
+ */
+export async function write(ops) {
+  // Seal first: nothing may be awaited once the transaction is open.
+  const sealed = [];
+  for (const op of ops) {
+    if ("value" in op) {
+      if (!SEALED.has(op.store)) throw new Error(`not a sealed store: ${op.store}`);
+      sealed.push({ ...op, value: await codec.seal(op.value) });
+    } else if ("append" in op) {
+      sealed.push({ ...op, append: await codec.seal(op.append) });
+    } else {
+      sealed.push(op);
+    }
+  }
+  const names = new Set(sealed.map((op) => op.store));
+  if (sealed.some((op) => "append" in op)) names.add("device");
+  const db = await openDb();
+  const tx = db.transaction([...names], "readwrite");
+  /** @type {number[]} */
+  const mids = [];
+  const appends = sealed.filter((op) => "append" in op);
+  if (appends.length) {
+    const dev = tx.objectStore("device");
+    const req = dev.get("next_mid");
+    req.onsuccess = () => {
+      let next = Number(req.result || 1);
+      for (const op of appends) {
+        const mid = next++;
+        mids.push(mid);
+        tx.objectStore("outbox").put({ mid, body: /** @type {Append} */ (op).append }, crypto.randomUUID());
+      }
+      dev.put(next, "next_mid");
+    };
+  }
+  for (const op of sealed) {
+    if ("append" in op) continue;
+    const os = tx.objectStore(op.store);
+    if ("remove" in op) os.delete(op.key);
+    else if ("plain" in op) os.put(op.plain, op.key);
+    else os.put(/** @type {Put} */ (op).value, op.key);
+  }
+  await done(tx);
+  return mids;
+}
+
+/**
+ * Empty the given stores in one transaction (sign-out keeps the outbox; a wipe drops everything).
+ * @param {string[]} stores
+ */
+export async function clear(stores) {
+  const db = await openDb();
+  const tx = db.transaction(stores, "readwrite");
+  for (const s of stores) tx.objectStore(s).clear();
+  await done(tx);
+}
+
+/** Delete the whole database: the remote wipe (a revoked device). */
+export async function destroy() {
+  const db = await openDb();
+  db.close();
+  opening = null;
+  await new Promise((resolve, reject) => {
+    const req = indexedDB.deleteDatabase(DB_NAME);
+    req.onsuccess = () => resolve(undefined);
+    req.onerror = () => reject(req.error);
+    req.onblocked = () => resolve(undefined);
+  });
+}

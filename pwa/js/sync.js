@@ -1,0 +1,230 @@
+// @ts-check
+/**
+ * Sync: push the outbox, then pull the scope (protocol: sync/PROTOCOL.md).
+ *
+ * Honesty rules: the status says 「同期しました」 only after the server answered 200 for both the
+ * push and the pull; anything else is reported as a failure, with its kind. Nothing leaves the
+ * outbox until the server has answered for it. A mutation's `mid` never changes once assigned, so a
+ * push that is retried after a lost answer is recognised by the server as a duplicate.
+ *
+ * Runs: when the app opens, when the network returns, on a timer while open, when the service worker
+ * relays a Background Sync event (where the browser has it), and on 「今すぐ同期」. One run at a
+ * time per app (and per device where the Web Locks API exists, so two tabs do not push together).
+ */
+
+import * as store from "./store.js";
+import { api, ApiFailure } from "./api.js";
+import { applyMutation, reload, state } from "./records.js";
+
+const SCHEMA_VERSION = 1;
+const PUSH_BATCH = 100;
+const PULL_LIMIT = 500;
+export const TIMER_MS = 60_000;
+
+/**
+ * @typedef {{running: boolean, lastOk: string | null, error: null | {kind: string, code: string, status: number},
+ *   pendingCount: number}} SyncStatus
+ */
+
+/** @type {SyncStatus} */
+export const status = { running: false, lastOk: null, error: null, pendingCount: 0 };
+
+/** @type {Set<() => void>} */
+const listeners = new Set();
+/** @param {() => void} fn */
+export function onStatus(fn) {
+  listeners.add(fn);
+}
+function announce() {
+  for (const fn of listeners) fn();
+}
+
+/** Called when the server says this device was revoked, or the session has ended. */
+export const hooks = {
+  /** @type {() => Promise<void>} */ revoked: async () => {},
+  /** @type {() => void} */ signedOut: () => {},
+};
+
+export async function loadStatus() {
+  status.lastOk = (await store.getPlain("last_sync_at")) || null;
+  status.pendingCount = await store.outboxCount();
+  announce();
+}
+
+/** @type {Promise<boolean> | null} */
+let current = null;
+
+/** Run one sync now (or join the one running). Resolves true when it fully succeeded. */
+export function syncNow() {
+  if (current) return current;
+  status.running = true;
+  announce();
+  const run = async () => {
+    const locks = /** @type {any} */ (navigator).locks;
+    if (locks && typeof locks.request === "function") return locks.request("yorisoi-sync", () => once());
+    return once();
+  };
+  current = run()
+    .then(() => {
+      status.error = null;
+      return true;
+    })
+    .catch(async (/** @type {unknown} */ err) => {
+      const f = err instanceof ApiFailure ? err : new ApiFailure("network", 0, "client_error");
+      if (f.status === 401 && f.code === "device_revoked") {
+        await hooks.revoked();
+      } else if (f.status === 401) {
+        hooks.signedOut();
+      }
+      status.error = { kind: f.kind, code: f.code, status: f.status };
+      return false;
+    })
+    .finally(async () => {
+      current = null;
+      status.running = false;
+      status.pendingCount = await store.outboxCount().catch(() => status.pendingCount);
+      announce();
+    });
+  return current;
+}
+
+async function once() {
+  if (!state.user) throw new ApiFailure("http", 401, "unauthenticated");
+  await push();
+  await pull();
+  const now = new Date().toISOString();
+  await store.setPlain({ last_sync_at: now });
+  status.lastOk = now;
+}
+
+async function push() {
+  const clientId = await store.deviceId();
+  for (;;) {
+    const queued = await store.outbox();
+    if (!queued.length) return;
+    const batch = queued.slice(0, PUSH_BATCH);
+    const body = {
+      client_id: clientId,
+      schema_version: SCHEMA_VERSION,
+      outbox_depth: queued.length,
+      mutations: batch.map((q) => ({ mid: q.mid, name: q.mutation.name, args: q.mutation.args, client_time: q.mutation.client_time })),
+    };
+    const answer = await api("POST", "/api/sync/push", body, { timeoutMs: 60000 });
+    const byMid = new Map((answer.results || []).map((/** @type {any} */ r) => [r.mid, r]));
+    const lastMid = Number(answer.last_mid ?? 0);
+    /** @type {store.Op[]} */
+    const ops = [];
+    const provisional = new Map(state.records);
+    let settled = 0;
+    for (const q of batch) {
+      const r = byMid.get(q.mid);
+      if (!r && q.mid > lastMid) continue; // not reached (a gap stopped the batch): sent again
+      settled++;
+      ops.push({ store: "outbox", key: q.key, remove: true });
+      const st = r ? r.status : "duplicate"; // at or below last_mid without a result: applied earlier
+      if (st === "applied" || st === "duplicate") {
+        // Keep what the server accepted visible until the pull brings the server's own copy.
+        const before = new Map(provisional);
+        applyMutation(provisional, q.mutation);
+        for (const [k, v] of provisional) if (before.get(k) !== v) ops.push({ store: "records", key: k, value: v });
+      } else {
+        ops.push({
+          store: "attention",
+          key: crypto.randomUUID(),
+          value: { mutation: q.mutation, mid: q.mid, status: st, error: r.error, conflicts: r.conflicts, at: new Date().toISOString() },
+        });
+      }
+    }
+    if (ops.length) await store.write(ops);
+    await reload();
+    if (settled === 0) throw new ApiFailure("http", 409, "push_stalled");
+  }
+}
+
+async function pull() {
+  let cursor = (await store.getPlain("cursor")) ?? "";
+  let resetting = false;
+  /** @type {Map<string, any>} */
+  const fresh = new Map();
+  for (let page = 0; page < 10000; page++) {
+    const query = new URLSearchParams({ limit: String(PULL_LIMIT) });
+    if (cursor) query.set("cursor", String(cursor));
+    const answer = await api("GET", `/api/sync/pull?${query}`, undefined, { timeoutMs: 60000 });
+    if (answer.reset && page === 0) resetting = true;
+    const changes = answer.changes || [];
+    if (resetting) {
+      for (const c of changes) {
+        if (c.op === "remove") fresh.delete(`${c.entity}:${c.id}`);
+        else fresh.set(`${c.entity}:${c.id}`, c.data);
+      }
+    } else {
+      await applyChanges(changes, answer.cursor);
+    }
+    cursor = answer.cursor;
+    if (!answer.has_more) break;
+  }
+  if (resetting) await replaceAll(fresh, cursor);
+  await reload();
+}
+
+/** @param {any[]} changes @param {string} cursor */
+async function applyChanges(changes, cursor) {
+  /** @type {store.Op[]} */
+  const ops = [];
+  const removedCases = new Set();
+  for (const c of changes) {
+    const key = `${c.entity}:${c.id}`;
+    if (c.op === "remove") {
+      ops.push({ store: "records", key, remove: true });
+      if (c.entity === "case") removedCases.add(String(c.id));
+    } else {
+      ops.push({ store: "records", key, value: c.data });
+    }
+  }
+  // A case that left the worker's scope takes its contacts and milestones with it.
+  for (const [key, value] of state.records) {
+    if (value && removedCases.has(String(value.case_id))) ops.push({ store: "records", key, remove: true });
+  }
+  ops.push({ store: "device", key: "cursor", plain: cursor });
+  await store.write(ops);
+}
+
+/** A reset: the scope as the server has it now replaces everything pulled before. @param {Map<string, any>} fresh @param {string} cursor */
+async function replaceAll(fresh, cursor) {
+  /** @type {store.Op[]} */
+  const ops = [];
+  for (const key of state.records.keys()) if (!fresh.has(key)) ops.push({ store: "records", key, remove: true });
+  for (const [key, value] of fresh) ops.push({ store: "records", key, value });
+  ops.push({ store: "device", key: "cursor", plain: cursor });
+  await store.write(ops);
+}
+
+/** @type {ReturnType<typeof setInterval> | null} */
+let timer = null;
+
+/** Start the automatic triggers: the network coming back, a timer while visible, the service worker. */
+export function startAutoSync() {
+  window.addEventListener("online", () => void syncNow());
+  if (!timer) {
+    timer = setInterval(() => {
+      if (document.visibilityState === "visible" && navigator.onLine && state.user) void syncNow();
+    }, TIMER_MS);
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && navigator.onLine && state.user) void syncNow();
+  });
+  navigator.serviceWorker?.addEventListener("message", (event) => {
+    if (event.data && event.data.type === "SYNC_REQUESTED" && state.user) void syncNow();
+  });
+}
+
+/** Ask for a Background Sync where the browser offers it (Chromium); elsewhere the triggers above do. */
+export async function requestBackgroundSync() {
+  try {
+    const reg = await navigator.serviceWorker?.getRegistration("/app/");
+    const sync = reg && /** @type {any} */ (reg).sync;
+    if (sync && typeof sync.register === "function") await sync.register("yorisoi-outbox");
+  } catch {
+    // Not offered or not allowed: the timer and the `online` event still sync.
+  }
+}

@@ -1,0 +1,61 @@
+// @ts-check
+/**
+ * The service worker from the page's side: registration, and app updates that wait for consent.
+ *
+ * A new version installs in the background and then waits. The page shows 「新しいバージョンがあります」;
+ * only when the worker taps 「更新する」 does it save the open form's draft, tell the waiting worker to
+ * take over, and reload — so an update never interrupts a form being filled, and if it is accepted
+ * mid-form the draft comes back after the reload.
+ */
+
+/** @type {ServiceWorkerRegistration | null} */
+let registration = null;
+let agreed = false;
+
+/**
+ * @param {(waiting: ServiceWorker) => void} onWaiting  a new version is ready and waiting
+ */
+export async function register(onWaiting) {
+  if (!("serviceWorker" in navigator)) return null;
+  try {
+    registration = await navigator.serviceWorker.register("/app/service-worker.js", { scope: "/app/", updateViaCache: "none" });
+  } catch {
+    return null; // e.g. not a secure context: the app still runs online, without offline support
+  }
+  const reg = registration;
+  const check = () => {
+    if (reg.waiting && navigator.serviceWorker.controller) onWaiting(reg.waiting);
+  };
+  check();
+  reg.addEventListener("updatefound", () => {
+    const incoming = reg.installing;
+    incoming?.addEventListener("statechange", () => {
+      if (incoming.state === "installed") check();
+    });
+  });
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    // Reload only when the worker agreed; a first install taking control needs no reload.
+    if (agreed) {
+      agreed = false;
+      location.reload();
+    }
+  });
+  return reg;
+}
+
+/** Look for a new version now (also done by the browser on navigation). */
+export async function checkForUpdate() {
+  try {
+    await registration?.update();
+  } catch {
+    // Offline: try again later.
+  }
+}
+
+/** The worker agreed: let the waiting version take over (the page reloads when it has). */
+export function activateUpdate() {
+  const waiting = registration?.waiting;
+  if (!waiting) return;
+  agreed = true;
+  waiting.postMessage({ type: "SKIP_WAITING" });
+}

@@ -1,0 +1,63 @@
+"""Steps the browser tests share. Controls are found by their accessible names, as the issue fixes them."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.factories import PASSWORD
+
+
+def sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
+    page.goto("/app/")
+    page.get_by_label("ユーザー名").fill(username)
+    page.get_by_label("パスワード").fill(password)
+    page.get_by_role("button", name="ログイン").click()
+    expect(page.get_by_role("heading", name="担当ケース")).to_be_visible()
+    wait_until_offline_ready(page)
+
+
+def wait_until_offline_ready(page: Page) -> None:
+    """The service worker controls the page and has precached the shell."""
+    page.wait_for_function(
+        "navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=15_000
+    )
+
+
+def wait_synced(page: Page) -> None:
+    expect(page.locator("#sync-line")).to_contain_text("最終同期", timeout=15_000)
+    expect(page.locator("#sync-line")).not_to_contain_text("同期中", timeout=15_000)
+
+
+def expect_unsent(page: Page, count: int) -> None:
+    expect(page.get_by_text(f"未送信 {count}件", exact=True)).to_be_visible(timeout=15_000)
+
+
+def open_case(page: Page, name: str) -> None:
+    page.get_by_role("link", name=re.compile(name)).first.click()
+    expect(page.get_by_role("link", name="接触を記録")).to_be_visible()
+
+
+def record_contact(
+    page: Page,
+    *,
+    outcome: str = "不在（応答なし）",
+    method: str = "家庭訪問",
+    counterpart: str = "なし",
+    note: str = "",
+    next_due: str = "",
+    milestone: str = "",
+) -> None:
+    page.get_by_role("link", name="接触を記録").click()
+    page.get_by_label("方法", exact=True).select_option(label=method)
+    page.get_by_label("相手", exact=True).select_option(label=counterpart)
+    page.get_by_label("結果", exact=True).select_option(label=outcome)
+    if note:
+        page.get_by_label("経過記録", exact=True).fill(note)
+    if next_due:
+        page.get_by_label("次回予定日", exact=True).fill(next_due)
+    if milestone:
+        page.get_by_label("達したマイルストーン").select_option(label=milestone)
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_text("保存しました")).to_be_visible()
