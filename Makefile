@@ -26,7 +26,11 @@ run: install
 	$(BIN)/yorisoi demo
 	$(BIN)/yorisoi serve --host 127.0.0.1 --port 8000
 
-test: install browsers
+# Test-only JavaScript tools (axe-core for the accessibility checks); the app itself has no build step.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+test: install browsers node_modules/.package-lock.json
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: install

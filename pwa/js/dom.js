@@ -36,6 +36,11 @@ function append(el, children) {
   }
 }
 
+/** Append children (skipping null, undefined and false). @param {Element} el @param {...Child} children */
+export function add(el, ...children) {
+  append(el, children);
+}
+
 /** Replace an element's content. @param {Element} el @param {...Child} children */
 export function replace(el, ...children) {
   el.replaceChildren();

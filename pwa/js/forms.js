@@ -7,7 +7,7 @@
  */
 
 import * as store from "./store.js";
-import { h, field, select, formValues, fillForm } from "./dom.js";
+import { h, add, field, select, formValues, fillForm } from "./dom.js";
 import { t, nowLocal, localToIso, today } from "./i18n.js";
 import * as records from "./records.js";
 
@@ -136,7 +136,7 @@ export async function contactForm(main, kase, done) {
     editing.current = null;
     done(t("ui.saved"));
   });
-  main.append(form);
+  add(main, form);
 }
 
 /**
@@ -205,7 +205,7 @@ export async function intakeForm(main, done) {
     editing.current = null;
     done(t("ui.saved"), id);
   });
-  main.append(form);
+  add(main, form);
 }
 
 /**
@@ -242,5 +242,5 @@ export async function nextActionForm(main, kase, done) {
     editing.current = null;
     done(t("ui.saved"));
   });
-  main.append(form);
+  add(main, form);
 }

@@ -1,7 +1,7 @@
 // @ts-check
 /** The field app: the frame (status bar, menu, update banner), the router, sign-in and sign-out. */
 
-import { h, replace } from "./dom.js";
+import { h, add, replace } from "./dom.js";
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
 import * as store from "./store.js";
@@ -114,7 +114,7 @@ async function route() {
     screens.caseload(main);
   } else if (path === "/new") {
     currentScreen = "form";
-    main.append(h("p", null, h("a", { href: "#/" }, t("ui.back"))), h("h1", null, t("pwa.new_case")));
+    add(main, h("p", null, h("a", { href: "#/" }, t("ui.back"))), h("h1", null, t("pwa.new_case")));
     await forms.intakeForm(main, (message, id) => navigate(`#/case/${id}`, message));
   } else if (path === "/settings") {
     currentScreen = "settings";
@@ -124,11 +124,11 @@ async function route() {
     const kase = m ? records.caseById(m[1]) : null;
     if (m && kase && m[2] === "/contact") {
       currentScreen = "form";
-      main.append(h("p", null, h("a", { href: `#/case/${kase.id}` }, kase.name)), h("h1", null, t("ui.record_contact")));
+      add(main, h("p", null, h("a", { href: `#/case/${kase.id}` }, kase.name)), h("h1", null, t("ui.record_contact")));
       await forms.contactForm(main, kase, (message) => navigate(`#/case/${kase.id}`, message));
     } else if (m && kase && m[2] === "/next") {
       currentScreen = "form";
-      main.append(h("p", null, h("a", { href: `#/case/${kase.id}` }, kase.name)), h("h1", null, t("pwa.change_next_action")));
+      add(main, h("p", null, h("a", { href: `#/case/${kase.id}` }, kase.name)), h("h1", null, t("pwa.change_next_action")));
       await forms.nextActionForm(main, kase, (message) => navigate(`#/case/${kase.id}`, message));
     } else {
       currentScreen = "case";

@@ -1,7 +1,7 @@
 // @ts-check
 /** The screens that show things: sign-in, the caseload, a case with its timeline, settings. */
 
-import { h } from "./dom.js";
+import { h, add } from "./dom.js";
 import { t, formatDate, formatDateTime, today, daysBetween, language, setLanguage, eraDates, setEraDates } from "./i18n.js";
 import * as records from "./records.js";
 import { api, ApiFailure } from "./api.js";
@@ -77,7 +77,7 @@ export function signIn(main, signedIn, reason) {
       button.removeAttribute("disabled");
     }
   });
-  main.append(
+  add(main, 
     h("h1", null, t("auth.title")),
     reason ? h("p", { class: "notice", role: "status" }, reason) : null,
     form,
@@ -105,7 +105,7 @@ function dueLine(c) {
 /** @param {HTMLElement} main */
 export function caseload(main) {
   const cases = records.caseload();
-  main.append(
+  add(main, 
     h("h1", null, t("ui.my_cases")),
     iosInstallHint(),
     cases.length === 0 ? h("p", null, t("pwa.no_cases")) : null,
@@ -179,11 +179,11 @@ function timelineItem(item) {
 /** @param {HTMLElement} main @param {any} c */
 export function casePage(main, c) {
   if (!c) {
-    main.append(h("h1", null, t("error.not_found")), h("p", null, h("a", { href: "#/" }, t("ui.back"))));
+    add(main, h("h1", null, t("error.not_found")), h("p", null, h("a", { href: "#/" }, t("ui.back"))));
     return;
   }
   const problems = records.problemsFor(c.id);
-  main.append(
+  add(main, 
     h("p", null, h("a", { href: "#/" }, t("ui.my_cases"))),
     h("h1", null, c.name),
     problems.map(problemCard),
@@ -212,7 +212,7 @@ export function settings(main, opts) {
   const lang = h("select", { id: "lang", onchange: async (/** @type {Event} */ e) => { await setLanguage(/** @type {HTMLSelectElement} */ (e.target).value); window.dispatchEvent(new Event("yorisoi:language")); } },
     ["ja", "en"].map((l) => h("option", { value: l, selected: l === language(), lang: l }, t(`lang.${l}`))));
   const user = records.state.user;
-  main.append(
+  add(main, 
     h("h1", null, t("ui.settings")),
     user ? h("p", null, t("auth.signed_in_as", { name: user.display_name || user.username })) : null,
     h("div", { class: "field" }, h("label", { for: "lang" }, t("ui.language")), lang),

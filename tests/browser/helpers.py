@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import Page, expect
 
@@ -20,9 +21,12 @@ def sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
 
 def wait_until_offline_ready(page: Page) -> None:
     """The service worker controls the page and has precached the shell."""
-    page.wait_for_function(
-        "navigator.serviceWorker && navigator.serviceWorker.controller !== null", timeout=15_000
-    )
+    # Polled from Python: wait_for_function evaluates its predicate with eval, which the CSP forbids.
+    deadline = time.monotonic() + 15
+    while not page.evaluate("() => Boolean(navigator.serviceWorker && navigator.serviceWorker.controller)"):
+        if time.monotonic() > deadline:
+            raise AssertionError("the service worker never took control of the page")
+        page.wait_for_timeout(50)
 
 
 def wait_synced(page: Page) -> None:

@@ -1,0 +1,66 @@
+"""The field app is installable (Chromium's own check) and accessible (axe on the main screens)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.helpers import open_case, sign_in, wait_until_offline_ready
+from tests.factories import Factory
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def test_chromium_reports_no_installability_errors(live_server, phones) -> None:  # type: ignore[no-untyped-def]
+    page = phones("a").open()
+    page.goto("/app/")
+    wait_until_offline_ready(page)
+    cdp = page.context.new_cdp_session(page)
+    errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
+    assert errors == []
+    manifest = cdp.send("Page.getAppManifest")
+    assert manifest["errors"] == []
+    assert manifest["url"].endswith("/app/manifest.webmanifest")
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    result: list[dict[str, Any]] = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => ({id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(n => n.target.join(' '))}))"""
+    )
+    return result
+
+
+def test_axe_finds_no_serious_violation_on_the_main_screens(factory: Factory, phones) -> None:  # type: ignore[no-untyped-def]
+    assert AXE.exists(), "run `make test` (npm ci installs axe-core)"
+    w = factory.user("worker1")
+    factory.case(workers=(w,), family_name="山田", given_name="太郎")
+    # The page's CSP forbids injected scripts; axe is test tooling, so this context bypasses it.
+    page = phones("a").open(bypass_csp=True)
+    page.goto("/app/")
+    expect(page.get_by_role("button", name="ログイン")).to_be_visible()
+    screens: dict[str, list[dict[str, Any]]] = {"sign-in": axe_violations(page)}
+    sign_in(page, "worker1")
+    expect(page.get_by_role("link", name=re.compile("山田"))).to_be_visible()
+    screens["caseload"] = axe_violations(page)
+    open_case(page, "山田")
+    screens["case"] = axe_violations(page)
+    page.get_by_role("link", name="接触を記録").click()
+    expect(page.get_by_label("結果", exact=True)).to_be_visible()
+    screens["contact form"] = axe_violations(page)
+    page.goto("/app/#/new")
+    expect(page.get_by_role("heading", name="新規ケース")).to_be_visible()
+    screens["intake"] = axe_violations(page)
+    page.goto("/app/#/settings")
+    expect(page.get_by_role("heading", name="設定")).to_be_visible()
+    screens["settings"] = axe_violations(page)
+    assert {name: v for name, v in screens.items() if v} == {}

@@ -1,0 +1,103 @@
+"""The field app's shell over HTTP: what /app/ serves, with which headers, and what it never holds."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from server import i18n
+from server.views.app_shell import PWA_DIR, VERSION_PLACEHOLDER, load_shell
+
+
+def test_index_is_served_at_app_with_no_cache_and_the_strict_csp(client: TestClient) -> None:
+    r = client.get("/app/")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert r.headers["cache-control"] == "no-cache"
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert '<link rel="manifest" href="/app/manifest.webmanifest">' in r.text
+    again = client.get("/app/", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304
+    assert client.get("/app", follow_redirects=False).headers["location"] == "/app/"
+
+
+def test_manifest_makes_the_app_installable_at_app(client: TestClient) -> None:
+    r = client.get("/app/manifest.webmanifest")
+    assert r.headers["content-type"] == "application/manifest+json"
+    manifest = r.json()
+    assert manifest["start_url"] == manifest["scope"] == "/app/"
+    assert manifest["display"] == "standalone"
+    assert manifest["lang"] == "ja" and manifest["short_name"]
+    sizes = {(icon["sizes"], icon.get("purpose", "any")) for icon in manifest["icons"]}
+    assert {("192x192", "any"), ("512x512", "any"), ("512x512", "maskable")} <= sizes
+    for icon in manifest["icons"]:
+        png = client.get(icon["src"])
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+        width, height = int.from_bytes(png.content[16:20], "big"), int.from_bytes(png.content[20:24], "big")
+        assert f"{width}x{height}" == icon["sizes"]
+
+
+def test_service_worker_is_stamped_with_the_shell_version(client: TestClient) -> None:
+    r = client.get("/app/service-worker.js")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/javascript")
+    assert r.headers["cache-control"] == "no-cache"
+    assert VERSION_PLACEHOLDER not in r.text
+    assert f'const VERSION = "{load_shell().version}";' in r.text
+
+
+def test_a_changed_shell_is_a_new_version() -> None:
+    shell = load_shell()
+    bumped = shell.with_version("next")
+    assert bumped.files["service-worker.js"].body != shell.files["service-worker.js"].body
+    assert bumped.files["js/main.js"] == shell.files["js/main.js"]
+
+
+def test_catalogues_and_vocabularies_are_served_to_the_app(client: TestClient) -> None:
+    for lang in i18n.LANGUAGES:
+        r = client.get(f"/app/i18n/{lang}.json")
+        assert r.status_code == 200 and r.json() == i18n.load(lang)
+    vocab = client.get("/app/vocab.json").json()
+    assert "NO_ANSWER" in vocab["outcomes"] and "HOME_VISIT" in vocab["methods"]
+    # Every label the app asks for exists (pwa.* keys are looked up literally in the scripts).
+    used = set()
+    literal = re.compile(r'\bt\("((?:pwa|ui|auth|error|nav|app|lang)\.[a-z_.]+)"')
+    for path in (PWA_DIR / "js").glob("*.js"):
+        used |= set(literal.findall(path.read_text(encoding="utf-8")))
+    missing = sorted(k for k in used if k not in i18n.load("ja"))
+    assert missing == []
+
+
+def test_unknown_files_are_not_found(client: TestClient) -> None:
+    assert client.get("/app/nope.js").status_code == 404
+    assert client.get("/app/../server/app.py").status_code == 404
+    assert client.get("/app/icons/make_icons.py").status_code == 404
+    assert client.get("/app/%2e%2e/pyproject.toml").status_code == 404
+
+
+def _precached() -> set[str]:
+    source = (PWA_DIR / "service-worker.js").read_text(encoding="utf-8")
+    block = source[source.index("const SHELL = [") : source.index("];", source.index("const SHELL = ["))]
+    return set(re.findall(r'"(/app/[^"]*)"', block))
+
+
+def test_the_service_worker_precaches_exactly_the_shell() -> None:
+    served = {"/app/" + name for name in load_shell().files if name != "service-worker.js"}
+    assert _precached() == served
+
+
+def test_no_inline_script_or_style_and_no_eval_in_the_app() -> None:
+    html = (PWA_DIR / "index.html").read_text(encoding="utf-8")
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+    assert "<style" not in html and " style=" not in html
+    for path in Path(PWA_DIR).rglob("*.js"):
+        text = path.read_text(encoding="utf-8")
+        for banned in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "eval(", "new Function"):
+            assert banned not in text, f"{path.name} uses {banned}"
+
+
+def test_manifest_file_is_valid_json() -> None:
+    json.loads((PWA_DIR / "manifest.webmanifest").read_text(encoding="utf-8"))
