@@ -18,7 +18,8 @@ from server.errors import ApiError
 from server.security.csrf import CSRFMiddleware
 from server.security.headers import SecurityHeadersMiddleware
 from server.settings import Settings
-from server.views import app_shell, errors, home, session
+from server.views import app_shell, errors, exports, home, office, reports, session
+from server.views import cases as case_pages
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,6 +37,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *session.routes,
         *home.routes,
         *app_shell.routes,
+        *office.routes,
+        *case_pages.routes,
+        *exports.routes,
+        *reports.routes,
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(

@@ -14,6 +14,12 @@ from server.vocab import Role
 def home(ctx: Ctx) -> Response:
     if ctx.me.role == Role.WORKER:
         return RedirectResponse("/app/", status_code=303)
+    # Office roles start where their week starts: the supervisor on the overview, the coordinator on
+    # the team's cases (DOMAIN.md §8).
+    if ctx.me.role == Role.SUPERVISOR:
+        return RedirectResponse("/dashboard", status_code=303)
+    if ctx.me.role == Role.COORDINATOR:
+        return RedirectResponse("/cases", status_code=303)
     return render(ctx, "home.html")
 
 

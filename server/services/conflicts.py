@@ -1,0 +1,124 @@
+"""Settling a sync conflict on a case field: a coordinator keeps the server's value or applies the
+phone's. Applying the phone's value is an ordinary accepted update: `Case.version` goes up by one and
+`field_versions[field]` records that version, so phones that edited an older version merge against it.
+
+Kept in its own module so the sync engine's versioning rules and this one can be reconciled in one
+place. Only the fields listed in `FIELDS` can be settled here; values are checked as strictly as a
+phone's update would be (a stored conflict is data that came from a phone).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.db import utcnow
+from server.errors import ApiError
+from server.models import Case, CaseConflict
+from server.permissions import Actor, Permission, get_case
+from server.services import audit
+from server.vocab import CATEGORIES, CLOSED_REASONS, REFERRAL_SOURCES, CaseStatus
+
+CHOICES = ("server", "client")
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 4000:
+        raise ValueError("text")
+    return value
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value)
+    raise ValueError("date")
+
+
+def _one_of(allowed: tuple[str, ...] | frozenset[str], optional: bool = False) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if value not in allowed:
+            raise ValueError("vocab")
+        return value
+
+    return check
+
+
+def _categories(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(v in CATEGORIES for v in value):
+        raise ValueError("categories")
+    return list(dict.fromkeys(value))
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("bool")
+    return value
+
+
+FIELDS: dict[str, Callable[[Any], Any]] = {
+    "next_action": _text,
+    "next_action_due": _date,
+    "status": _one_of(tuple(CaseStatus)),
+    "closed_reason": _one_of(CLOSED_REASONS, optional=True),
+    "closed_on": _date,
+    "categories": _categories,
+    "referral_source": _one_of(REFERRAL_SOURCES),
+    "support_decision": _bool,
+    "support_decision_on": _date,
+    "plan_review_due": _date,
+}
+
+
+def settle(
+    session: Session, actor: Actor, case_id: uuid.UUID, conflict_id: uuid.UUID, choice: str
+) -> CaseConflict:
+    case = get_case(session, actor, case_id, Permission.CASE_REVIEW)
+    if choice not in CHOICES:
+        raise ApiError(422, "invalid_request", field="choice")
+    conflict = session.scalar(
+        select(CaseConflict).where(CaseConflict.id == conflict_id, CaseConflict.case_id == case.id)
+    )
+    if conflict is None:
+        raise ApiError(404, "not_found")
+    if conflict.resolved_at is not None:
+        raise ApiError(409, "already_settled")
+    if choice == "client":
+        apply_value(case, conflict.field, (conflict.client_value or {}).get("value"))
+    conflict.resolved_at = utcnow()
+    conflict.resolved_by = actor.user_id
+    conflict.resolution = choice
+    audit.record(
+        session,
+        actor,
+        "conflict.settle",
+        entity="case_conflict",
+        entity_id=conflict.id,
+        case_id=case.id,
+        fields=[conflict.field],
+        detail=choice,
+    )
+    return conflict
+
+
+def apply_value(case: Case, field: str, raw: Any) -> None:
+    """Set one case field as an accepted update (version bump, field version stamped)."""
+    check = FIELDS.get(field)
+    if check is None:
+        raise ApiError(422, "invalid_request", field="field")
+    try:
+        value = check(raw)
+    except (ValueError, TypeError) as exc:
+        raise ApiError(422, "invalid_request", field="value") from exc
+    setattr(case, field, value)
+    case.version = (case.version or 0) + 1
+    # A new dict, so the JSON column is seen as changed.
+    case.field_versions = {**(case.field_versions or {}), field: case.version}

@@ -1,0 +1,194 @@
+"""実績報告: the figures a city reports for the outreach project (DOMAIN.md §5), derived from the atomic
+events for any period (a 年度, a quarter), never stored as totals.
+
+Definitions (each one a single set-based query over the cases in the report's scope, program item 4):
+- 支援対象者実人数: distinct persons with at least one contact attempt in the period.
+- 延べ件数: contact attempts in the period (corrections are not new attempts), in total and by method.
+- 本人接触実人数 / 家族接触実人数: distinct persons whose contact in the period reached them / their family.
+- 新規把握数: cases identified (把握日) in the period, by 把握経路.
+- 把握から本人接触までの日数（中央値）: for cases whose first contact that reached the person falls in the
+  period, the days from 把握日 to that contact (Tokyo calendar days).
+- つながった件数: CONNECTED milestones in the period, by destination.
+- 終結件数: cases closed in the period, by reason.
+- 会議: contacts with method MEETING, by kind — 支援会議 (shared under art. 106-6), 重層的支援会議
+  (consent-based) or other — read from the record's sharing basis.
+A contact's day is its Tokyo calendar day (a visit at 00:30 on 1 April JST belongs to the new 年度).
+
+Scope: a supervisor reports on the municipality (REPORT_READ); a coordinator sees their own team's
+figures on the dashboard (TEAM_REPORT_READ) but cannot export the municipality's report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from server.errors import ApiError
+from server.models import Case, MilestoneEvent
+from server.permissions import Actor, Permission, case_scope
+from server.services.derived import day_start, effective_contacts, local_date
+from server.vocab import CLOSED_REASONS, CONTACT_METHODS, REFERRAL_SOURCES
+
+OUTREACH_ITEM = 4  # 社会福祉法第106条の4第2項第4号
+MEETING_KINDS = {"SHIEN_KAIGI_106_6": "shien_kaigi", "CONSENT": "jusou_kaigi"}
+MEETING_KIND_ORDER = ("shien_kaigi", "jusou_kaigi", "other")
+
+
+@dataclass
+class Indicators:
+    start: dt.date
+    end: dt.date
+    persons_supported: int = 0
+    contacts_total: int = 0
+    contacts_by_method: dict[str, int] = field(default_factory=dict)
+    persons_reached: int = 0
+    families_reached: int = 0
+    new_cases: int = 0
+    new_by_source: dict[str, int] = field(default_factory=dict)
+    days_to_person_median: float | None = None
+    days_to_person_count: int = 0
+    connected: int = 0
+    connected_by_destination: dict[str, int] = field(default_factory=dict)
+    closed: int = 0
+    closed_by_reason: dict[str, int] = field(default_factory=dict)
+    meetings: dict[str, int] = field(default_factory=dict)
+    monthly: list[tuple[dt.date, dict[str, int]]] = field(default_factory=list)  # month -> reached -> count
+
+
+def report_scope(actor: Actor, team_id: uuid.UUID | None = None) -> ColumnElement[bool]:
+    """The cases an actor's figures cover: the municipality for REPORT_READ, the own team for
+    TEAM_REPORT_READ; optionally narrowed to one team (within that scope)."""
+    if actor.can(Permission.REPORT_READ):
+        scope = case_scope(actor)
+    elif actor.can(Permission.TEAM_REPORT_READ):
+        scope = Case.team_id == actor.team_id
+    else:
+        raise ApiError(403, "forbidden")
+    if team_id is not None:
+        scope = and_(scope, Case.team_id == team_id)
+    return and_(scope, Case.program_item == OUTREACH_ITEM)
+
+
+def indicators(
+    session: Session, actor: Actor, start: dt.date, end: dt.date, team_id: uuid.UUID | None = None
+) -> Indicators:
+    """The figures for [start, end] (both days inclusive)."""
+    scope = report_scope(actor, team_id)
+    lo, hi = day_start(start), day_start(end + dt.timedelta(days=1))
+    eff = effective_contacts()
+    in_period = and_(eff.c.occurred_at >= lo, eff.c.occurred_at < hi)
+    out = Indicators(start=start, end=end)
+
+    base = select(eff.c.id).select_from(eff).join(Case, Case.id == eff.c.case_id).where(scope, in_period)
+
+    def contacts(*columns: Any) -> Select[Any]:
+        return base.with_only_columns(*columns)
+
+    out.persons_supported = session.scalar(contacts(func.count(func.distinct(Case.person_id)))) or 0
+    by_method: dict[str, int] = {
+        m: int(c) for m, c in session.execute(contacts(eff.c.method, func.count()).group_by(eff.c.method))
+    }
+    out.contacts_by_method = {m: int(by_method.get(m, 0)) for m in CONTACT_METHODS}
+    out.contacts_total = sum(by_method.values())
+    reached: dict[str, int] = {
+        r: int(c)
+        for r, c in session.execute(
+            contacts(eff.c.reached, func.count(func.distinct(Case.person_id))).group_by(eff.c.reached)
+        )
+    }
+    out.persons_reached = int(reached.get("person", 0))
+    out.families_reached = int(reached.get("family", 0))
+    kinds: dict[str, int] = dict.fromkeys(MEETING_KIND_ORDER, 0)
+    for basis, count in session.execute(
+        contacts(eff.c.sharing_basis, func.count()).where(eff.c.method == "MEETING").group_by(eff.c.sharing_basis)
+    ):
+        kinds[MEETING_KINDS.get(basis, "other")] += int(count)
+    out.meetings = kinds
+
+    new = dict(
+        session.execute(
+            select(Case.referral_source, func.count())
+            .where(scope, Case.identified_on >= start, Case.identified_on <= end)
+            .group_by(Case.referral_source)
+        ).all()
+    )
+    out.new_by_source = {s: int(new.get(s, 0)) for s in REFERRAL_SOURCES}
+    out.new_by_source.update({s: int(c) for s, c in new.items() if s not in REFERRAL_SOURCES})
+    out.new_cases = sum(int(v) for v in new.values())
+
+    first = (
+        select(Case.identified_on, func.min(eff.c.occurred_at).label("first_at"))
+        .select_from(eff)
+        .join(Case, Case.id == eff.c.case_id)
+        .where(scope, eff.c.reached == "person")
+        .group_by(Case.id, Case.identified_on)
+        .having(and_(func.min(eff.c.occurred_at) >= lo, func.min(eff.c.occurred_at) < hi))
+    )
+    days = [max((local_date(at) - identified).days, 0) for identified, at in session.execute(first)]
+    out.days_to_person_count = len(days)
+    out.days_to_person_median = float(statistics.median(days)) if days else None
+
+    connected = session.execute(
+        select(MilestoneEvent.destination, func.count())
+        .join(Case, Case.id == MilestoneEvent.case_id)
+        .where(scope, MilestoneEvent.milestone == "CONNECTED")
+        .where(MilestoneEvent.reached_on >= start, MilestoneEvent.reached_on <= end)
+        .group_by(MilestoneEvent.destination)
+        .order_by(func.count().desc(), MilestoneEvent.destination)
+    ).all()
+    out.connected_by_destination = {}
+    for destination, count in connected:
+        key = (destination or "").strip()
+        out.connected_by_destination[key] = out.connected_by_destination.get(key, 0) + int(count)
+    out.connected = sum(out.connected_by_destination.values())
+
+    closed = dict(
+        session.execute(
+            select(Case.closed_reason, func.count())
+            .where(scope, Case.status == "closed", Case.closed_on >= start, Case.closed_on <= end)
+            .group_by(Case.closed_reason)
+        ).all()
+    )
+    out.closed_by_reason = {r: int(closed.get(r, 0)) for r in CLOSED_REASONS}
+    unknown = sum(int(c) for r, c in closed.items() if r not in CLOSED_REASONS)
+    if unknown:
+        out.closed_by_reason["other"] += unknown
+    out.closed = sum(out.closed_by_reason.values())
+    out.monthly = _monthly(session, scope, start, end)
+    return out
+
+
+def _months(start: dt.date, end: dt.date) -> list[dt.date]:
+    months, m = [], start.replace(day=1)
+    while m <= end:
+        months.append(m)
+        m = (m + dt.timedelta(days=32)).replace(day=1)
+    return months
+
+
+def _monthly(
+    session: Session, scope: ColumnElement[bool], start: dt.date, end: dt.date
+) -> list[tuple[dt.date, dict[str, int]]]:
+    """Contact attempts per Tokyo month and by whom they reached, in one grouped query."""
+    months = _months(start, end)
+    bounds = [day_start(max(m, start)) for m in months]
+    eff = effective_contacts()
+    lo, hi = day_start(start), day_start(end + dt.timedelta(days=1))
+    bucket = case(*[(eff.c.occurred_at < b, i - 1) for i, b in enumerate(bounds[1:], start=1)], else_=len(months) - 1)
+    counts: dict[int, dict[str, int]] = {}
+    for index, reached, count in session.execute(
+        select(bucket.label("bucket"), eff.c.reached, func.count())
+        .select_from(eff)
+        .join(Case, Case.id == eff.c.case_id)
+        .where(scope, eff.c.occurred_at >= lo, eff.c.occurred_at < hi)
+        .group_by(bucket, eff.c.reached)
+    ):
+        counts.setdefault(int(index), {})[reached] = int(count)
+    return [(m, {r: counts.get(i, {}).get(r, 0) for r in ("person", "family", "none")}) for i, m in enumerate(months)]
