@@ -36,8 +36,8 @@ function frame() {
     h("a", { href: "#/settings" }, t("ui.settings")));
   replace(root,
     h("header", { class: "top" },
-      h("span", { class: "brand" }, t("app.name")),
-      h("div", { class: "sync", role: "status", "aria-live": "polite" }, ui.unsent, " ", ui.syncLine),
+      h("div", { class: "sync", role: "status", "aria-live": "polite" },
+        h("span", { class: "brand" }, t("app.name")), ui.unsent, " ", ui.syncLine),
       ui.progress,
       ui.syncButton),
     ui.banner,
@@ -115,7 +115,10 @@ async function route() {
   } else if (path === "/new") {
     currentScreen = "form";
     add(main, h("p", null, h("a", { href: "#/" }, t("ui.back"))), h("h1", null, t("pwa.new_case")));
-    await forms.intakeForm(main, (message, id) => navigate(`#/case/${id}`, message));
+    await forms.intakeForm(main, (message, id) => {
+      navigate(`#/case/${id}`, message);
+      afterSave();
+    });
   } else if (path === "/settings") {
     currentScreen = "settings";
     screens.settings(main, { persisted, signOut });
@@ -125,11 +128,17 @@ async function route() {
     if (m && kase && m[2] === "/contact") {
       currentScreen = "form";
       add(main, h("p", null, h("a", { href: `#/case/${kase.id}` }, kase.name)), h("h1", null, t("ui.record_contact")));
-      await forms.contactForm(main, kase, (message) => navigate(`#/case/${kase.id}`, message));
+      await forms.contactForm(main, kase, (message) => {
+        navigate(`#/case/${kase.id}`, message);
+        afterSave();
+      });
     } else if (m && kase && m[2] === "/next") {
       currentScreen = "form";
       add(main, h("p", null, h("a", { href: `#/case/${kase.id}` }, kase.name)), h("h1", null, t("pwa.change_next_action")));
-      await forms.nextActionForm(main, kase, (message) => navigate(`#/case/${kase.id}`, message));
+      await forms.nextActionForm(main, kase, (message) => {
+        navigate(`#/case/${kase.id}`, message);
+        afterSave();
+      });
     } else {
       currentScreen = "case";
       screens.casePage(main, kase);
@@ -149,6 +158,18 @@ function refresh() {
 
 /** A message for the screen the next navigation leads to (「保存しました」 after a save). */
 let pendingToast = /** @type {string | null} */ (null);
+
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let soon;
+
+/** A record was saved: send it soon if there is signal (or when the browser next can). */
+function afterSave() {
+  void sync.requestBackgroundSync();
+  clearTimeout(soon);
+  soon = setTimeout(() => {
+    if (navigator.onLine && records.state.user && !needsSignIn) void sync.syncNow();
+  }, 1000);
+}
 
 /** @param {string} hash @param {string} [message] */
 function navigate(hash, message) {

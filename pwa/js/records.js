@@ -9,7 +9,7 @@
  */
 
 import * as store from "./store.js";
-import { today } from "./i18n.js";
+import { today, isoToLocal } from "./i18n.js";
 
 /**
  * @typedef {{name: string, args: any, client_time: string, ref: string, case_id: string}} Mutation
@@ -194,9 +194,16 @@ export function timeline(caseId) {
   return items;
 }
 
-/** Team members the worker can name as companions (from the pull), without the worker. */
+/** Team members the worker can name as companions (from the pull's reference data), without the worker. */
 export function teamMembers() {
-  return entities("user").filter((u) => u.id !== state.user?.id);
+  const reference = state.records.get("reference:reference");
+  const members = reference?.members || [];
+  return members.filter((/** @type {any} */ u) => u.id !== state.user?.id && u.team_id === state.user?.team_id);
+}
+
+/** Open conflicts the server lists for a case (settled by its coordinator). @param {string} caseId */
+export function serverConflicts(caseId) {
+  return entities("conflict").filter((c) => c.case_id === caseId);
 }
 
 // ---- recording ----
@@ -255,8 +262,11 @@ export async function createCase(args, draftKey) {
  * @param {string} [draftKey]
  */
 export async function updateCase(caseId, changes, draftKey) {
-  const base = state.records.get(`case:${caseId}`);
-  const args = { id: caseId, base_version: base ? base.version : 1, changes };
+  // The version and the values this phone last saw: the server merges untouched fields, and a
+  // field someone else changed since becomes a conflict unless it still holds what we saw.
+  const seen = state.records.get(`case:${caseId}`);
+  const base = Object.fromEntries(Object.keys(changes).map((k) => [k, seen ? seen[k] ?? null : null]));
+  const args = seen ? { id: caseId, base_version: seen.version, changes, base } : { id: caseId, base_version: 1, changes };
   /** @type {store.Op[]} */
   const ops = [mutation("case.update", args, `case:${caseId}`, caseId)];
   if (draftKey) ops.push({ store: "drafts", key: draftKey, remove: true });
@@ -278,15 +288,56 @@ export async function resendConflict(item) {
     if (c.field) changes[c.field] = "client_value" in c ? unwrap(c.client_value) : m.args.changes[c.field];
   }
   if (!Object.keys(changes).length) Object.assign(changes, m.args.changes);
-  const base = state.records.get(`case:${m.args.id}`);
-  await store.write([
-    { store: "attention", key: item.key, remove: true },
-    mutation("case.update", { id: m.args.id, base_version: base ? base.version : m.args.base_version, changes }, m.ref, m.case_id),
-  ]);
+  const seen = state.records.get(`case:${m.args.id}`);
+  const base = Object.fromEntries(Object.keys(changes).map((k) => [k, seen ? seen[k] ?? null : null]));
+  const args = seen ? { id: m.args.id, base_version: seen.version, changes, base } : { ...m.args, changes };
+  await store.write([{ store: "attention", key: item.key, remove: true }, mutation("case.update", args, m.ref, m.case_id)]);
   await reload();
 }
 
 /** Conflict values may come wrapped as {"value": …}. @param {any} v */
 export function unwrap(v) {
   return v && typeof v === "object" && "value" in v ? v.value : v;
+}
+
+/**
+ * "Record it again": put a rejected record back into its form as a draft, and say which screen
+ * shows that form. The attention entry goes; the server keeps its own copy for review.
+ * @param {Attention} item
+ * @returns {Promise<string | null>} the hash of the form, or null when there is none to redo
+ */
+export async function redo(item) {
+  const m = item.value.mutation;
+  const a = m.args;
+  /** @type {[string, Record<string, unknown>, string] | null} */
+  let target = null;
+  if (m.name === "contact.create") {
+    target = [`contact:${a.case_id}`, {
+      occurred_at: isoToLocal(a.occurred_at), method: a.method, counterpart: a.counterpart, outcome: a.outcome,
+      reception: a.reception || "", notes: a.notes || "", risk_flags: a.risk_flags || [],
+      visitor_ids: (a.visitor_ids || []).filter((/** @type {string} */ v) => v !== state.user?.id),
+      duration_min: a.duration_min ?? "", next_action: a.next_action || "", next_action_due: a.next_action_due || "",
+      sharing_basis: a.sharing_basis || "INTERNAL_ONLY",
+    }, `#/case/${a.case_id}/contact`];
+  } else if (m.name === "case.create") {
+    target = ["case:new", {
+      ...(a.person || {}), ...(a.household || {}), birth_date: a.person?.birth_date || "",
+      categories: a.categories || [], referral_source: a.referral_source || "", identified_on: a.identified_on || "",
+      next_action: a.next_action || "", next_action_due: a.next_action_due || "",
+    }, "#/new"];
+  } else if (m.name === "case.update") {
+    target = [`next:${a.id}`, { next_action: a.changes?.next_action ?? "", next_action_due: a.changes?.next_action_due ?? "" }, `#/case/${a.id}/next`];
+  }
+  /** @type {store.Op[]} */
+  const ops = [{ store: "attention", key: item.key, remove: true }];
+  if (target) ops.push({ store: "drafts", key: target[0], value: { values: target[1], at: new Date().toISOString() } });
+  await store.write(ops);
+  await reload();
+  return target ? target[2] : null;
+}
+
+/** Problems whose case the phone does not show (a rejected new case, a case that left the scope). */
+export function orphanProblems() {
+  const shown = new Set(caseload().map((c) => c.id));
+  return state.attention.filter((a) => !shown.has(a.value.mutation.case_id));
 }

@@ -77,7 +77,7 @@ export function signIn(main, signedIn, reason) {
       button.removeAttribute("disabled");
     }
   });
-  add(main, 
+  add(main,
     h("h1", null, t("auth.title")),
     reason ? h("p", { class: "notice", role: "status" }, reason) : null,
     form,
@@ -105,9 +105,10 @@ function dueLine(c) {
 /** @param {HTMLElement} main */
 export function caseload(main) {
   const cases = records.caseload();
-  add(main, 
+  add(main,
     h("h1", null, t("ui.my_cases")),
     iosInstallHint(),
+    records.orphanProblems().map(problemCard),
     cases.length === 0 ? h("p", null, t("pwa.no_cases")) : null,
     h("ul", { class: "cases" }, cases.map((c) => h("li", null,
       h("a", { class: "card case-card", href: `#/case/${c.id}` },
@@ -146,7 +147,11 @@ function problemCard(item) {
     if (reason && !reason.startsWith("error.")) body.push(h("p", null, reason));
     else if (v.error?.message) body.push(h("p", null, v.error.message));
     body.push(h("p", null, t("pwa.rejected_next")));
-    body.push(h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", onclick: () => records.dismiss(item.key) }, t("pwa.dismiss"))));
+    const caseShown = Boolean(records.caseById(v.mutation.case_id));
+    const redoable = v.mutation.name === "case.create" || (caseShown && ["contact.create", "case.update"].includes(v.mutation.name));
+    body.push(h("div", { class: "actions" },
+      redoable ? h("button", { type: "button", onclick: async () => { const hash = await records.redo(item); if (hash) location.hash = hash; } }, t("pwa.redo")) : null,
+      h("button", { type: "button", class: "secondary", onclick: () => records.dismiss(item.key) }, t("pwa.dismiss"))));
   }
   return h("section", { class: "card problem", role: "group", "aria-label": t(v.status === "conflict" ? "pwa.conflict" : "pwa.rejected") },
     h("h2", null, t(v.status === "conflict" ? "pwa.conflict" : "pwa.rejected")), body);
@@ -183,7 +188,7 @@ export function casePage(main, c) {
     return;
   }
   const problems = records.problemsFor(c.id);
-  add(main, 
+  add(main,
     h("p", null, h("a", { href: "#/" }, t("ui.my_cases"))),
     h("h1", null, c.name),
     problems.map(problemCard),
@@ -212,7 +217,7 @@ export function settings(main, opts) {
   const lang = h("select", { id: "lang", onchange: async (/** @type {Event} */ e) => { await setLanguage(/** @type {HTMLSelectElement} */ (e.target).value); window.dispatchEvent(new Event("yorisoi:language")); } },
     ["ja", "en"].map((l) => h("option", { value: l, selected: l === language(), lang: l }, t(`lang.${l}`))));
   const user = records.state.user;
-  add(main, 
+  add(main,
     h("h1", null, t("ui.settings")),
     user ? h("p", null, t("auth.signed_in_as", { name: user.display_name || user.username })) : null,
     h("div", { class: "field" }, h("label", { for: "lang" }, t("ui.language")), lang),

@@ -147,7 +147,11 @@ async function pull() {
   /** @type {Map<string, any>} */
   const fresh = new Map();
   for (let page = 0; page < 10000; page++) {
-    const query = new URLSearchParams({ limit: String(PULL_LIMIT) });
+    const query = new URLSearchParams({
+      client_id: await store.deviceId(),
+      limit: String(PULL_LIMIT),
+      outbox_depth: String(await store.outboxCount()),
+    });
     if (cursor) query.set("cursor", String(cursor));
     const answer = await api("GET", `/api/sync/pull?${query}`, undefined, { timeoutMs: 60000 });
     if (answer.reset && page === 0) resetting = true;

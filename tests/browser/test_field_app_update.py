@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from server.views.app_shell import load_shell
 from tests.browser.conftest import LiveServer
-from tests.browser.helpers import expect_unsent, sign_in
+from tests.browser.helpers import sign_in
 from tests.factories import Factory
 
 pytestmark = pytest.mark.browser
@@ -72,6 +72,7 @@ def test_an_update_while_a_form_is_half_filled_loses_nothing(
     expect(page.get_by_label("呼ばれたい名前")).to_have_value("はなちゃん")
     _wait_for(page, "() => caches.keys().then(k => k.length === 1 && k[0] === 'yorisoi-shell-next-version')")
 
+    page.get_by_label("市区町村").fill("テスト市")
     page.get_by_label("把握経路").select_option(label="民生委員")
     page.get_by_role("button", name="保存").click()
     expect(page.get_by_text("保存しました")).to_be_visible()
