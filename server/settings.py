@@ -32,6 +32,9 @@ class Settings:
     log_level: str = "INFO"
     quiet_hours: str = "20:00-08:00"
     push_allowed_origins: tuple[str, ...] = DEFAULT_PUSH_ORIGINS
+    push_digest_at: str = ""
+    vapid_subject: str = ""
+    alert_interval_minutes: int = 15
     default_language: str = "ja"
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -66,5 +69,8 @@ class Settings:
                 if origins is not None
                 else DEFAULT_PUSH_ORIGINS
             ),
+            push_digest_at=e.get("YORISOI_PUSH_DIGEST_AT", ""),
+            vapid_subject=e.get("YORISOI_VAPID_SUBJECT", ""),
+            alert_interval_minutes=int(e.get("YORISOI_ALERT_INTERVAL_MINUTES", 15)),
             default_language=e.get("YORISOI_LANGUAGE", "ja"),
         )

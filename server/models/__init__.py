@@ -1,6 +1,6 @@
 """All models, imported here so alembic and the app see one metadata."""
 
-from server.models.alert import Alert, PushSubscription
+from server.models.alert import Alert, JobLease, PushDelivery, PushSubscription
 from server.models.audit import AuditEvent
 from server.models.case import Case, CaseAssignment, CaseConflict, CaseReview
 from server.models.contact import Contact
@@ -23,10 +23,12 @@ __all__ = [
     "Device",
     "Household",
     "HouseholdMember",
+    "JobLease",
     "LoginThrottle",
     "MilestoneEvent",
     "Organisation",
     "Person",
+    "PushDelivery",
     "PushSubscription",
     "RecoveryCode",
     "ServerState",

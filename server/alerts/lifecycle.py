@@ -1,0 +1,240 @@
+"""The alert lifecycle: raise, change level, reopen, escalate, resolve.
+
+open → acknowledged (a note and the next planned date) → resolved, automatically, once the rule no
+longer holds. One live alert per case and rule (and per worker for 端末が未同期), guaranteed by partial
+unique indexes; evaluations are also serialized by a row lock, so the CLI and a server process
+evaluating at the same moment neither duplicate alerts nor double-send pushes.
+
+- A level that rises (S2: 30 → 60 → 90 days) reopens an acknowledged alert: acknowledging a caution
+  must not silence the call for a meeting.
+- An acknowledged alert whose next planned date has passed while the rule still holds reopens.
+- Escalation: coordinators first; the municipality's supervisors too once it stays unacknowledged
+  for `escalate_days`; S2 at the meeting level, S6, S7 and R go to the supervisors at once.
+- Sync-aware: S1–S5 of a case held by a worker whose phone has not synced are held back (not raised;
+  live ones stay as they are), and 端末が未同期 is raised about that worker instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.alerts import rules
+from server.alerts.audience import DEVICE_RULE, URGENT_RULE
+from server.alerts.notify import AlertEvent, notify
+from server.alerts.schedule import PushSchedule
+from server.alerts.sqlfuncs import thresholds_by_team, thresholds_cte, today_in_japan
+from server.alerts.thresholds import Thresholds
+from server.models import Alert, Case, JobLease, User
+from server.services import audit
+from server.services.derived import effective_contacts
+from server.vocab import AlertState
+
+log = logging.getLogger("yorisoi.alerts")
+
+SEVERITY = {"caution": 1, "review": 1, "warning": 2, "meeting": 3, "urgent": 4}
+EVALUATION_LOCK = "alerts.evaluate"
+
+
+def escalates_at_once(rule: str, level: str) -> bool:
+    return rule in ("S6", "S7", URGENT_RULE) or (rule == "S2" and level == "meeting")
+
+
+def event(kind: str, alert: Alert) -> AlertEvent:
+    return AlertEvent(
+        kind=kind,
+        alert_id=alert.id,
+        rule=alert.rule,
+        level=alert.level,
+        team_id=alert.team_id,
+        case_id=alert.case_id,
+        subject_user_id=alert.subject_user_id,
+        escalated=alert.escalated_at is not None,
+    )
+
+
+@dataclass
+class Report:
+    events: list[AlertEvent] = field(default_factory=list)
+    held_back: int = 0
+    pushes_queued: int = 0
+
+    def of(self, kind: str) -> list[AlertEvent]:
+        return [e for e in self.events if e.kind == kind]
+
+
+def ensure_lease_row(session: Session, name: str, now: dt.datetime) -> None:
+    """The lease rows are made on demand (a fresh or emptied database has none)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(JobLease).values(name=name, holder="", lease_until=now - dt.timedelta(days=1))
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+
+
+def insert_alert(session: Session, **values: object) -> Alert | None:
+    """Insert a live alert, or None when a concurrent transaction already holds the live one."""
+    alert = Alert(**values)
+    try:
+        with session.begin_nested():
+            session.add(alert)
+    except IntegrityError:
+        return None
+    return alert
+
+
+def _cleared_urgent(session: Session, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Urgent alerts whose case has since been closed, or whose person or family has been reached
+    after the alert was opened."""
+    if not ids:
+        return set()
+    eff = effective_contacts()
+    reached_after = (
+        exists()
+        .where(eff.c.case_id == Alert.case_id, eff.c.reached != "none", eff.c.occurred_at > Alert.opened_at)
+    )
+    closed = exists().where(Case.id == Alert.case_id, Case.status == "closed")
+    return set(session.scalars(select(Alert.id).where(Alert.id.in_(ids), or_(closed, reached_after))))
+
+
+def _resolve(alert: Alert, now: dt.datetime) -> None:
+    alert.state = AlertState.RESOLVED
+    alert.resolved_at = now
+
+
+def _reopen(alert: Alert, now: dt.datetime) -> None:
+    alert.state = AlertState.OPEN
+    alert.opened_at = now
+
+
+def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None = None) -> Report:
+    """Run every rule, bring the alerts in line, escalate, and queue the pushes. One transaction
+    (the caller's). `now` is injectable so tests control time."""
+    report = Report()
+    ensure_lease_row(session, EVALUATION_LOCK, now)
+    session.execute(select(JobLease.name).where(JobLease.name == EVALUATION_LOCK).with_for_update())
+
+    by_team = thresholds_by_team(session)
+    th = thresholds_cte(by_team, now)
+    if th is None:
+        return report
+    today = today_in_japan(now)
+
+    candidates = rules.case_candidates(session, th)
+    lagging = rules.lagging_workers(session, th)
+    pairs = rules.assignees(session, (c.case_id for c in candidates if c.rule in rules.FIELD_RULES), lagging)
+    held_cases = {case_id for case_id, _ in pairs}
+    device_subjects = {user_id for _, user_id in pairs}
+    present = {(c.case_id, c.rule): c for c in candidates}
+    wanted = {k: c for k, c in present.items() if not (c.rule in rules.FIELD_RULES and c.case_id in held_cases)}
+    report.held_back = len(present) - len(wanted)
+
+    live = list(session.scalars(select(Alert).where(Alert.state != AlertState.RESOLVED).with_for_update()))
+    urgent_cleared = _cleared_urgent(session, [a.id for a in live if a.rule == URGENT_RULE])
+    seen_cases: set[tuple[uuid.UUID, str]] = set()
+    seen_subjects: set[uuid.UUID] = set()
+
+    for alert in live:
+        holds: bool
+        if alert.rule == URGENT_RULE:
+            holds = alert.id not in urgent_cleared
+            # An urgent alert resolves only once someone has acknowledged it.
+            if not holds and alert.state == AlertState.ACKNOWLEDGED:
+                _resolve(alert, now)
+                report.events.append(event("resolved", alert))
+                continue
+        elif alert.case_id is not None:
+            key = (alert.case_id, alert.rule)
+            seen_cases.add(key)
+            holds = key in present
+            if not holds:
+                _resolve(alert, now)
+                report.events.append(event("resolved", alert))
+                continue
+            candidate = wanted.get(key)
+            if candidate is None:
+                continue  # held back while a phone has not synced: no level change, reopening or escalation
+            if candidate.level != alert.level:
+                rose = SEVERITY.get(candidate.level, 0) > SEVERITY.get(alert.level, 0)
+                alert.level = candidate.level
+                report.events.append(event("level", alert))
+                if rose and alert.state == AlertState.ACKNOWLEDGED:
+                    _reopen(alert, now)
+                    report.events.append(event("reopened", alert))
+        elif alert.subject_user_id is not None:
+            seen_subjects.add(alert.subject_user_id)
+            holds = alert.subject_user_id in device_subjects
+            if not holds:
+                _resolve(alert, now)
+                report.events.append(event("resolved", alert))
+                continue
+        else:
+            continue
+        if (
+            holds
+            and alert.state == AlertState.ACKNOWLEDGED
+            and alert.ack_next_date is not None
+            and alert.ack_next_date < today
+        ):
+            _reopen(alert, now)
+            report.events.append(event("reopened", alert))
+        _maybe_escalate(alert, now, by_team.get(alert.team_id, Thresholds()), report)
+
+    for key, candidate in wanted.items():
+        if key in seen_cases:
+            continue
+        new = insert_alert(
+            session,
+            case_id=candidate.case_id,
+            team_id=candidate.team_id,
+            rule=candidate.rule,
+            level=candidate.level,
+            opened_at=now,
+            escalated_at=now if escalates_at_once(candidate.rule, candidate.level) else None,
+        )
+        if new is not None:
+            report.events.append(event("raised", new))
+
+    new_subjects = device_subjects - seen_subjects
+    if new_subjects:
+        rows = session.execute(select(User.id, User.team_id).where(User.id.in_(new_subjects)))
+        teams = {user_id: team_id for user_id, team_id in rows}  # noqa: C416 - rows are Row objects
+        for user_id in sorted(new_subjects):
+            new = insert_alert(
+                session, subject_user_id=user_id, team_id=teams[user_id], rule=DEVICE_RULE, level="caution",
+                opened_at=now,
+            )
+            if new is not None:
+                report.events.append(event("raised", new))
+
+    session.flush()
+    report.pushes_queued = notify(session, report.events, now, schedule)
+    if report.events:
+        counts = {k: len(report.of(k)) for k in ("raised", "resolved", "escalated", "reopened")}
+        detail = " ".join(f"{k}={v}" for k, v in counts.items()) + f" held_back={report.held_back}"
+        audit.record(session, None, "alert.evaluate", entity="alert", detail=detail)
+        log.info("alerts evaluated: %s", detail)
+    return report
+
+
+def _maybe_escalate(alert: Alert, now: dt.datetime, th: Thresholds, report: Report) -> None:
+    if alert.escalated_at is not None or alert.state != AlertState.OPEN:
+        return
+    overdue = alert.opened_at <= now - dt.timedelta(days=th.escalate_days)
+    if overdue or escalates_at_once(alert.rule, alert.level):
+        alert.escalated_at = now
+        report.events.append(event("escalated", alert))
+
+
+def live_alert(session: Session, case_id: uuid.UUID, rule: str) -> Alert | None:
+    return session.scalar(
+        select(Alert)
+        .where(and_(Alert.case_id == case_id, Alert.rule == rule, Alert.state != AlertState.RESOLVED))
+        .with_for_update()
+    )
