@@ -209,7 +209,7 @@ async function signedIn(user) {
       await route();
       return;
     }
-    await store.clear(["records", "attention", "drafts", "meta"]);
+    await store.clear(["records", "attention", "drafts", "meta", "sent"]);
     await store.setPlain({ cursor: "", last_sync_at: null });
   }
   if (user.language && !localStorage.getItem("yorisoi.lang")) await i18n.load(user.language);
@@ -231,10 +231,15 @@ async function signOut() {
   const count = await store.outboxCount();
   if (count > 0 && !(await screens.confirmSignOut(count))) return;
   await api("DELETE", "/api/session").catch(() => undefined);
-  // Case data leaves the phone; unsent records stay (they are sent at the next sign-in).
-  await store.clear(count > 0 ? ["records", "attention", "drafts"] : ["records", "attention", "drafts", "meta"]);
-  await store.write([{ store: "meta", key: "session", remove: true }]);
-  await store.setPlain({ cursor: "" });
+  if (count > 0) {
+    // Case data leaves the phone; the unsent records stay, to be sent at this user's next sign-in.
+    await store.clear(["records", "attention", "drafts"]);
+    await store.write([{ store: "meta", key: "session", remove: true }]);
+    await store.setPlain({ cursor: "" });
+  } else {
+    // Nothing unsent: the phone forgets everything, and the next sign-in is a new installation.
+    await store.destroy();
+  }
   signInReason = count > 0 ? t("pwa.signed_out_kept", { count }) : t("pwa.signed_out");
   await records.reload();
   navigate("#/signin");

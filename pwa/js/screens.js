@@ -57,6 +57,15 @@ export function signIn(main, signedIn, reason) {
     button.setAttribute("disabled", "");
     error.textContent = "";
     try {
+      // The phone belongs to one user at a time (its id is that user's device on the server).
+      const owner = await store.get("meta", "owner");
+      if (owner && owner.username !== String(data.get("username"))) {
+        if ((await store.outboxCount()) > 0) {
+          error.textContent = t("pwa.other_user_unsent", { name: owner.display_name || owner.username });
+          return;
+        }
+        await store.destroy();
+      }
       const body = {
         username: String(data.get("username")),
         password: String(data.get("password")),

@@ -20,13 +20,15 @@
  *   meta      sealed: the signed-in user
  *   records   sealed: server state by "<entity>:<id>" (case, contact, milestone, user, …)
  *   outbox    {mid, body: sealed mutation}, keyed by a random id; mids count 1, 2, 3… per device
+ *   sent      outbox entries the server has answered for, kept {mid, body, at} for 30 days: after a
+ *             server restore from backup they are sent again (the server's last_mid says which)
  *   attention sealed: conflicts and rejections the server answered, until the worker has seen them
  *   drafts    sealed: half-filled forms, so a reload or an app update never loses typing
  */
 
 const DB_NAME = "yorisoi";
 const DB_VERSION = 1;
-export const STORES = /** @type {const} */ (["device", "meta", "records", "outbox", "attention", "drafts"]);
+export const STORES = /** @type {const} */ (["device", "meta", "records", "outbox", "sent", "attention", "drafts"]);
 const SEALED = new Set(["meta", "records", "attention", "drafts"]);
 
 /** @typedef {{seal(value: unknown): Promise<unknown>, open(stored: unknown): Promise<any>}} Codec */
@@ -195,7 +197,8 @@ export async function outboxCount() {
  * @typedef {{store: "meta" | "records" | "attention" | "drafts" | "outbox", key: string, remove: true}} Remove
  * @typedef {{store: "outbox", append: unknown}} Append
  * @typedef {{store: "device", key: string, plain: unknown}} PutPlain
- * @typedef {Put | Remove | Append | PutPlain} Op
+ * @typedef {{store: "outbox", key: string, settle: true}} Settle  move an answered entry to `sent`
+ * @typedef {Put | Remove | Append | PutPlain | Settle} Op
  */
 
 /**
@@ -219,6 +222,7 @@ export async function write(ops) {
   }
   const names = new Set(sealed.map((op) => op.store));
   if (sealed.some((op) => "append" in op)) names.add("device");
+  if (sealed.some((op) => "settle" in op)) names.add("sent");
   const db = await openDb();
   const tx = db.transaction([...names], "readwrite");
   /** @type {number[]} */
@@ -240,6 +244,15 @@ export async function write(ops) {
   for (const op of sealed) {
     if ("append" in op) continue;
     const os = tx.objectStore(op.store);
+    if ("settle" in op) {
+      const key = op.key;
+      const req = os.get(key);
+      req.onsuccess = () => {
+        if (req.result) tx.objectStore("sent").put({ ...req.result, at: Date.now() }, key);
+        os.delete(key);
+      };
+      continue;
+    }
     if ("remove" in op) os.delete(op.key);
     else if ("plain" in op) os.put(op.plain, op.key);
     else os.put(/** @type {Put} */ (op).value, op.key);
@@ -270,4 +283,68 @@ export async function destroy() {
     req.onerror = () => reject(req.error);
     req.onblocked = () => resolve(undefined);
   });
+}
+
+/**
+ * The server has applied nothing after `lastMid` (a restore from backup, or a gap): put answered
+ * entries numbered after it back into the outbox, then number the outbox from `lastMid + 1` on, in
+ * its order. Mids above `lastMid` were never applied by this server, so renumbering them cannot
+ * double anything. Raw values only: nothing is unsealed.
+ * @param {number} lastMid
+ * @returns {Promise<number>} how many answered entries went back into the outbox
+ */
+export async function resendAfter(lastMid) {
+  const db = await openDb();
+  const tx = db.transaction(["outbox", "sent", "device"], "readwrite");
+  const outboxStore = tx.objectStore("outbox");
+  const sentStore = tx.objectStore("sent");
+  let moved = 0;
+  const sentKeys = sentStore.getAllKeys();
+  const sentValues = sentStore.getAll();
+  sentValues.onsuccess = () => {
+    const keys = /** @type {IDBValidKey[]} */ (sentKeys.result);
+    sentValues.result.forEach((value, i) => {
+      if (value.mid > lastMid) {
+        const { at, ...entry } = value;
+        outboxStore.put(entry, keys[i]);
+        sentStore.delete(keys[i]);
+        moved++;
+      }
+    });
+    const outKeys = outboxStore.getAllKeys();
+    const outValues = outboxStore.getAll();
+    outValues.onsuccess = () => {
+      const entries = outValues.result.map((value, i) => ({ key: outKeys.result[i], value }));
+      entries.sort((a, b) => a.value.mid - b.value.mid);
+      let next = lastMid + 1;
+      for (const e of entries) outboxStore.put({ ...e.value, mid: next++ }, e.key);
+      tx.objectStore("device").put(next, "next_mid");
+    };
+  };
+  await done(tx);
+  return moved;
+}
+
+/** The highest mid the server has answered for (0 when none). */
+export async function highestSentMid() {
+  const db = await openDb();
+  const tx = db.transaction("sent", "readonly");
+  const values = await result(tx.objectStore("sent").getAll());
+  return values.reduce((m, v) => Math.max(m, v.mid), 0);
+}
+
+/** Forget answered entries older than `days` (they only serve a restore from a recent backup). */
+export async function pruneSent(days = 30) {
+  const cutoff = Date.now() - days * 86400000;
+  const db = await openDb();
+  const tx = db.transaction("sent", "readwrite");
+  const os = tx.objectStore("sent");
+  const keys = os.getAllKeys();
+  const values = os.getAll();
+  values.onsuccess = () => {
+    values.result.forEach((v, i) => {
+      if (!v.at || v.at < cutoff) os.delete(keys.result[i]);
+    });
+  };
+  await done(tx);
 }

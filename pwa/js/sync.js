@@ -91,7 +91,16 @@ export function syncNow() {
 async function once() {
   if (!state.user) throw new ApiFailure("http", 401, "unauthenticated");
   await push();
-  await pull();
+  const serverLastMid = await pull();
+  // A server restored from a backup no longer has what it acknowledged after the backup: its
+  // last_mid is behind what we kept. Send those again (the same records, the same ids).
+  if (serverLastMid !== null && serverLastMid < (await store.highestSentMid())) {
+    await store.resendAfter(serverLastMid);
+    await reload();
+    await push();
+    await pull();
+  }
+  await store.pruneSent();
   const now = new Date().toISOString();
   await store.setPlain({ last_sync_at: now });
   status.lastOk = now;
@@ -99,6 +108,7 @@ async function once() {
 
 async function push() {
   const clientId = await store.deviceId();
+  let stalled = 0;
   for (;;) {
     const queued = await store.outbox();
     if (!queued.length) return;
@@ -120,8 +130,11 @@ async function push() {
       const r = byMid.get(q.mid);
       if (!r && q.mid > lastMid) continue; // not reached (a gap stopped the batch): sent again
       settled++;
-      ops.push({ store: "outbox", key: q.key, remove: true });
-      const st = r ? r.status : "duplicate"; // at or below last_mid without a result: applied earlier
+      ops.push({ store: "outbox", key: q.key, settle: true });
+      // A duplicate repeats the first outcome (`original`): an answer lost on the way back must not
+      // turn a rejection or a conflict into a silent success.
+      const first = r && r.status === "duplicate" && r.original ? r.original : r;
+      const st = first ? first.status : "duplicate"; // at or below last_mid without a result: applied earlier
       if (st === "applied" || st === "duplicate") {
         // Keep what the server accepted visible until the pull brings the server's own copy.
         const before = new Map(provisional);
@@ -131,18 +144,26 @@ async function push() {
         ops.push({
           store: "attention",
           key: crypto.randomUUID(),
-          value: { mutation: q.mutation, mid: q.mid, status: st, error: r.error, conflicts: r.conflicts, at: new Date().toISOString() },
+          value: { mutation: q.mutation, mid: q.mid, status: st, error: first.error, conflicts: first.conflicts, at: new Date().toISOString() },
         });
       }
     }
     if (ops.length) await store.write(ops);
     await reload();
-    if (settled === 0) throw new ApiFailure("http", 409, "push_stalled");
+    if (settled === 0) {
+      // The server expects an earlier mid than we sent: it lost mutations (a restore) or never
+      // had them. Send again from its last_mid + 1, once; a second stall is a failure.
+      if (stalled++ > 0) throw new ApiFailure("http", 409, "push_stalled");
+      await store.resendAfter(lastMid);
+    }
   }
 }
 
+/** @returns {Promise<number | null>} the server's last_mid for this device, when it said */
 async function pull() {
   let cursor = (await store.getPlain("cursor")) ?? "";
+  /** @type {number | null} */
+  let lastMid = null;
   let resetting = false;
   /** @type {Map<string, any>} */
   const fresh = new Map();
@@ -155,6 +176,7 @@ async function pull() {
     if (cursor) query.set("cursor", String(cursor));
     const answer = await api("GET", `/api/sync/pull?${query}`, undefined, { timeoutMs: 60000 });
     if (answer.reset && page === 0) resetting = true;
+    if (typeof answer.last_mid === "number") lastMid = answer.last_mid;
     const changes = answer.changes || [];
     if (resetting) {
       for (const c of changes) {
@@ -169,6 +191,7 @@ async function pull() {
   }
   if (resetting) await replaceAll(fresh, cursor);
   await reload();
+  return lastMid;
 }
 
 /** @param {any[]} changes @param {string} cursor */

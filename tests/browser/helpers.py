@@ -30,6 +30,8 @@ def wait_until_offline_ready(page: Page) -> None:
 
 
 def wait_synced(page: Page) -> None:
+    """The sync that is running (if any) has finished, and it succeeded."""
+    expect(page.get_by_role("button", name="今すぐ同期")).to_be_enabled(timeout=15_000)
     expect(page.locator("#sync-line")).to_contain_text("最終同期", timeout=15_000)
     expect(page.locator("#sync-line")).not_to_contain_text("同期中", timeout=15_000)
 
