@@ -89,7 +89,8 @@ class CaseFilters:
             "sort": f.sort,
             "page": str(f.page),
         }
-        return {k: v for k, v in out.items() if v and not (k == "page" and v == "1")}
+        defaults = {"page": "1", "status": "active", "sort": "silent"}
+        return {k: v for k, v in out.items() if v and defaults.get(k) != v}
 
 
 @dataclass
