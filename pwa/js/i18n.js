@@ -30,6 +30,12 @@ export async function load(wanted) {
   document.documentElement.lang = lang;
 }
 
+/** At sign-in: the user's saved language and 和暦 choice, unless this phone already has its own. @param {any} user */
+export function adoptUserPreferences(user) {
+  if (!safeGet(LANG_KEY) && LANGUAGES.includes(user.language)) safeSet(LANG_KEY, user.language);
+  if (safeGet(ERA_KEY) === null && typeof user.era_dates === "boolean") setEraDates(user.era_dates);
+}
+
 /** @param {string} value */
 export async function setLanguage(value) {
   safeSet(LANG_KEY, value);

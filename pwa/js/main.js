@@ -212,7 +212,8 @@ async function signedIn(user) {
     await store.clear(["records", "attention", "drafts", "meta", "sent"]);
     await store.setPlain({ cursor: "", last_sync_at: null });
   }
-  if (user.language && !localStorage.getItem("yorisoi.lang")) await i18n.load(user.language);
+  i18n.adoptUserPreferences(user);
+  await i18n.load();
   await store.write([
     { store: "meta", key: "session", value: { user } },
     { store: "meta", key: "owner", value: { id: user.id, username: user.username, display_name: user.display_name } },

@@ -69,3 +69,29 @@ def test_axe_finds_no_serious_violation_on_the_main_screens(factory: Factory, ph
     expect(page.get_by_role("heading", name="設定")).to_be_visible()
     screens["settings"] = axe_violations(page)
     assert {name: v for name, v in screens.items() if v} == {}
+
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_an_iphone_is_told_to_add_the_app_to_its_home_screen(live_server, phones) -> None:  # type: ignore[no-untyped-def]
+    page = phones("a").open(user_agent=IPHONE)
+    page.goto("/app/")
+    hint = page.get_by_role("complementary", name="ホーム画面に追加してください")
+    expect(hint).to_contain_text("ホーム画面に追加")
+    expect(hint).to_contain_text("通知")
+
+
+def test_english_is_one_tap_away(live_server, phones) -> None:  # type: ignore[no-untyped-def]
+    page = phones("a").open()
+    page.goto("/app/")
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.reload()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    page.get_by_role("button", name="日本語").click()
+    expect(page.get_by_role("button", name="ログイン")).to_be_visible()
