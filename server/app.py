@@ -20,6 +20,7 @@ from server.security.headers import SecurityHeadersMiddleware
 from server.settings import Settings
 from server.views import app_shell, errors, exports, home, office, reports, session
 from server.views import cases as case_pages
+from server.views import sync as sync_api
 
 HERE = Path(__file__).resolve().parent
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *case_pages.routes,
         *exports.routes,
         *reports.routes,
+        *sync_api.routes,
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(

@@ -12,12 +12,12 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, false, select
+from sqlalchemy import ColumnElement, and_, false, select
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError
 from server.models import Case, CaseAssignment, Team
-from server.vocab import Role
+from server.vocab import CaseStatus, Role
 
 
 class Permission(StrEnum):
@@ -101,6 +101,16 @@ def case_scope(actor: Actor) -> ColumnElement[bool]:
         teams = select(Team.id).where(Team.municipality_id == actor.municipality_id)
         return Case.team_id.in_(teams)
     return false()
+
+
+def sync_case_scope(actor: Actor) -> ColumnElement[bool]:
+    """The cases the field app holds for this actor: `case_scope`, except that a worker's phone
+    carries only active (not closed) cases — the less a lost phone holds, the less leaks
+    (DOMAIN.md §6). Writing to a closed assigned case is still authorised by `case_scope`."""
+    scope = case_scope(actor)
+    if actor.role == Role.WORKER:
+        return and_(scope, Case.status != CaseStatus.CLOSED)
+    return scope
 
 
 def case_in_scope(session: Session, actor: Actor, case_id: uuid.UUID) -> bool:

@@ -20,7 +20,9 @@ DEFAULT_PUSH_ORIGINS = (
 
 @dataclass(frozen=True)
 class Settings:
-    """Runtime configuration. Build one with `Settings.from_env()`; tests build their own."""
+    """Runtime configuration. Build one with `Settings.from_env()`; tests build their own.
+
+    `fault_inject` (YORISOI_FAULT_INJECT) is test-only: it exists for the sync fault tests."""
 
     data_dir: Path = Path("var")
     database_url: str = ""
@@ -36,6 +38,10 @@ class Settings:
     vapid_subject: str = ""
     alert_interval_minutes: int = 15
     default_language: str = "ja"
+    # Test-only: a crash point for the sync fault tests ("push_before_commit": the server kills
+    # itself with a push applied but not committed; "push_after_commit": committed, not answered).
+    # Never set it in production.
+    fault_inject: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -73,4 +79,5 @@ class Settings:
             vapid_subject=e.get("YORISOI_VAPID_SUBJECT", ""),
             alert_interval_minutes=int(e.get("YORISOI_ALERT_INTERVAL_MINUTES", 15)),
             default_language=e.get("YORISOI_LANGUAGE", "ja"),
+            fault_inject=e.get("YORISOI_FAULT_INJECT", ""),
         )

@@ -7,7 +7,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, utcnow
@@ -72,3 +72,24 @@ class ServerState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     epoch: Mapped[uuid.UUID]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SyncVisibility(Base):
+    """Which cases each user's field app holds, and since which change (sync/PROTOCOL.md, "Scope").
+
+    One row per (user, case) the user has ever been sent; `visible` flips when the case enters or
+    leaves the user's sync scope, and `sync_seq` is the commit-ordered number of that flip, so a
+    pull from any older cursor sees it (the flip is a change like any other)."""
+
+    __tablename__ = "sync_visibility"
+    __table_args__ = (Index("ix_sync_visibility_user_seq", "user_id", "sync_seq"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), primary_key=True, index=True)
+    visible: Mapped[bool]
+    sync_seq: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# Registers the session listener that stamps `sync_seq` in commit order (see its docstring).
+from server.models import sync_stamp as _sync_stamp  # noqa: E402, F401

@@ -1,0 +1,69 @@
+"""The sync client behind a request: one installation of the field app, a `Device` row whose id is
+the `client_id` the app generated.
+
+Threats: another user's phone replaying or reading as someone else's client (a client belongs to
+the user who first used it: anyone else → 403 `device_not_owned`), and a lost phone (a revoked
+device → 401 `device_revoked` with `Clear-Site-Data`, on which the app destroys its keys and data).
+
+Concurrency: the device row is locked (SELECT … FOR UPDATE) for the rest of the request. Two
+identical pushes racing on PostgreSQL therefore run one after the other, and the second sees the
+first's `last_mid`: one effect. It is the first lock a sync request takes (then case rows, the
+change counter last), so pulls and pushes of one device cannot deadlock each other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
+
+from server.db import utcnow
+from server.errors import ApiError
+from server.models import Device
+from server.permissions import Actor
+from server.services import audit
+
+CLEAR_SITE_DATA = {"Clear-Site-Data": '"cache", "storage"'}
+
+
+def claim(session: Session, actor: Actor, client_id: uuid.UUID) -> tuple[Device, bool]:
+    """The device row, locked, created for this user on first use (then `True`); refuses revoked
+    devices and devices of other users."""
+    table: Any = Device.__table__
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        insert(table)
+        .values(id=client_id, user_id=actor.user_id, last_mid=0, outbox_depth=0, created_at=utcnow(), label="")
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    created = result.rowcount
+    locked = select(Device).where(Device.id == client_id).with_for_update(key_share=True)
+    device = session.scalars(locked.execution_options(populate_existing=True)).one()
+    if device.revoked_at is not None:
+        raise ApiError(401, "device_revoked", headers=CLEAR_SITE_DATA)
+    if device.user_id != actor.user_id:
+        raise ApiError(403, "device_not_owned", field="client_id")
+    return device, bool(created)
+
+
+def audit_registration(session: Session, actor: Actor, device: Device) -> None:
+    audit.record(session, actor, "device.register", entity="device", entity_id=device.id, device_id=device.id)
+
+
+def note_push(device: Device, outbox_depth: int | None, now: dt.datetime) -> None:
+    device.last_push_at = now
+    device.last_sync_at = now
+    if outbox_depth is not None:
+        device.outbox_depth = outbox_depth
+
+
+def note_pull(device: Device, outbox_depth: int | None, now: dt.datetime) -> None:
+    device.last_pull_at = now
+    device.last_sync_at = now
+    if outbox_depth is not None:
+        device.outbox_depth = outbox_depth

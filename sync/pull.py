@@ -1,0 +1,100 @@
+"""Pull: one page of the changes a client has not seen (sync.stream), with a cursor for the next.
+
+A missing, malformed or stale cursor — another server epoch (a restore), or a position beyond the
+counter — answers `reset: true`: the page starts the whole scope afresh and the app replaces what
+it held (its outbox stays: unsent mutations are the phone's, not the server's). An up-to-date
+cursor answers no changes. Every page also records the client's bookkeeping (last pull time, the
+outbox depth it reports) and audits which cases' records went to which device.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from server.db import utcnow
+from server.models import Device
+from server.permissions import Actor
+from server.services import audit
+from sync import clients, reference, scope, serialize, stream
+from sync.cursor import Cursor, committed_seq, current_epoch, end_of
+from sync.envelope import PullRequest
+
+_SERIALIZERS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "contact": serialize.contact,
+    "milestone": serialize.milestone,
+    "consent": serialize.consent,
+    "alert": serialize.alert,
+    "conflict": serialize.conflict,
+}
+
+
+def _render(session: Session, items: list[stream.Item]) -> list[dict[str, Any]]:
+    cases = serialize.cases(session, [i.row for i in items if i.entity == "case" and i.op == "put"])
+    out: list[dict[str, Any]] = []
+    for item in items:
+        change: dict[str, Any] = {"entity": item.entity, "id": str(item.entity_id), "op": item.op}
+        if item.op == "put":
+            change["data"] = cases[item.entity_id] if item.entity == "case" else _SERIALIZERS[item.entity](item.row)
+        elif item.entity != "case":
+            change["case_id"] = str(item.case_id)
+        out.append(change)
+    return out
+
+
+def pull(session: Session, actor: Actor, request: PullRequest) -> dict[str, Any]:
+    device: Device | None = None
+    created = False
+    if request.client_id is not None:
+        device, created = clients.claim(session, actor, request.client_id)  # first lock: the device row
+    epoch = current_epoch(session)
+    cursor = Cursor.decode(request.cursor)
+    reset = cursor is None or cursor.epoch != epoch or cursor.position[0] > committed_seq(session)
+    scope.reconcile(session, actor)
+    high = committed_seq(session)
+    if cursor is None or reset:
+        position, floor, known_ref = end_of(0), high, ""
+    else:
+        position, floor, known_ref = cursor.position, cursor.floor, cursor.ref
+    items, has_more = stream.page(session, actor.user_id, position, high, floor, request.limit)
+    changes = _render(session, items)
+    ref_data = reference.build(session, actor)
+    ref = reference.digest(ref_data)
+    if ref != known_ref:
+        changes.insert(0, {"entity": reference.ENTITY, "id": reference.ENTITY, "op": "put", "data": ref_data})
+    next_cursor = Cursor(
+        epoch=epoch,
+        position=items[-1].key if has_more else end_of(high),
+        floor=floor if has_more else high,
+        ref=ref,
+    )
+    if device is not None:
+        clients.note_pull(device, request.outbox_depth, utcnow())
+        if created:
+            clients.audit_registration(session, actor, device)
+    _audit(session, actor, device, items)
+    return {
+        "changes": changes,
+        "cursor": next_cursor.encode(),
+        "has_more": has_more,
+        "reset": reset,
+        "last_mid": device.last_mid if device is not None else None,
+        "epoch": str(epoch),
+    }
+
+
+def _audit(session: Session, actor: Actor, device: Device | None, items: list[stream.Item]) -> None:
+    """One row per case whose records this page carried to the device: the read log, and the
+    answer to "which persons' records did this phone hold?"."""
+    sent: dict[uuid.UUID, set[str]] = {}
+    for item in items:
+        if item.op == "put":
+            sent.setdefault(item.case_id, set()).add(item.entity)
+    for case_id, entities in sent.items():
+        audit.record(
+            session, actor, "sync.pull", entity="case", entity_id=case_id, case_id=case_id,
+            fields=sorted(entities), device_id=device.id if device is not None else None,
+        )  # fmt: skip

@@ -1,0 +1,189 @@
+"""The ordered stream of changes a user's client has not seen, one page at a time.
+
+Every change has a key `(seq, case_id, rank, entity_id)` and the stream is sorted by it (ranks:
+0 a case leaving scope, 1 the case, 2 contact, 3 milestone, 4 consent, 5 alert, 6 conflict). A
+cursor is the key of the last change a client received; the next page is the changes with a larger
+key and `seq` ≤ H, the counter's committed value (sync.cursor: everything numbered ≤ H is
+committed). The stream holds, for one user (`v` = the number of the case's last scope flip):
+
+1. each scope flip numbered in range (sync.scope):
+   - leaving: `remove` of the case at (v, case, 0, case); the app drops the case and every entity
+     with its `case_id`;
+   - entering: the whole case at v — the case (when its own seq ≤ v) and each of its entities
+     numbered ≤ v, live ones as `put`. So when a case enters a scope, all of it arrives.
+2. each entity of a case in scope numbered above that case's flip, at its own number: `put`, or
+   `remove` once it is no longer live (an alert resolved, a conflict settled).
+
+Every entity row is in 1. when its seq ≤ v and in 2. when its seq > v, so a pull from a given
+cursor carries each entity at most once, and paging with `limit` cuts this one sorted list into
+consecutive pieces: every change exactly once, whatever the page size. Changes committed between
+two pages get numbers above the first page's H and come later; a row changed in between is sent
+again, newer (a put is idempotent). Nothing is skipped: every number in (cursor, H] is covered.
+
+Removal floor: a case that left and re-entered a user's scope between two pulls of one client
+(another phone of the user pulled in between) arrives as an entering case, but the client may
+still hold entities of it that are no longer live. So an entering case also carries `remove` for
+its non-live entities numbered above the floor: the position the client stood at when this chain
+of pages began (it holds nothing newer). On a reset chain the floor is the first page's H (the
+client started empty). A case's scope flips in one transaction, so every case is sorted in one
+place: a page never holds two changes for the same entity.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import Session
+
+from server.models import Alert, Case, CaseConflict, Consent, Contact, MilestoneEvent
+from server.models.sync import SyncVisibility
+from server.vocab import AlertState
+from sync.cursor import Key
+
+LEAVE_RANK = 0
+FLIP_BATCH = 10  # entering cases expanded per query round
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    rank: int
+    model: Any
+    case_col: Any
+    live: Callable[[Any], bool]
+
+
+KINDS = (
+    Kind("case", 1, Case, Case.id, lambda r: True),
+    Kind("contact", 2, Contact, Contact.case_id, lambda r: True),
+    Kind("milestone", 3, MilestoneEvent, MilestoneEvent.case_id, lambda r: True),
+    Kind("consent", 4, Consent, Consent.case_id, lambda r: True),
+    Kind("alert", 5, Alert, Alert.case_id, lambda r: r.state != AlertState.RESOLVED),
+    Kind("conflict", 6, CaseConflict, CaseConflict.case_id, lambda r: r.resolved_at is None),
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    key: Key
+    entity: str
+    op: str  # put | remove
+    row: Any  # the ORM row for a put (None for a case leaving scope)
+
+    @property
+    def entity_id(self) -> uuid.UUID:
+        return self.key[3]
+
+    @property
+    def case_id(self) -> uuid.UUID:
+        return self.key[1]
+
+
+def _after(kind: Kind, pos: Key) -> ColumnElement[bool]:
+    """Rows of this kind whose key is after `pos`."""
+    seq, case_id, rank, entity_id = pos
+    m = kind.model
+    if kind.rank > rank:
+        same_seq = kind.case_col >= case_id
+    elif kind.rank < rank:
+        same_seq = kind.case_col > case_id
+    else:
+        same_seq = or_(kind.case_col > case_id, and_(kind.case_col == case_id, m.id > entity_id))
+    return or_(m.sync_seq > seq, and_(m.sync_seq == seq, same_seq))
+
+
+def _changed(session: Session, user_id: uuid.UUID, kind: Kind, pos: Key, high: int, n: int) -> list[Item]:
+    """Part 2: entities of cases in scope, numbered above their case's flip."""
+    vis, m = SyncVisibility, kind.model
+    rows = session.scalars(
+        select(m)
+        .join(vis, and_(vis.case_id == kind.case_col, vis.user_id == user_id, vis.visible.is_(True)))
+        .where(m.sync_seq > vis.sync_seq, m.sync_seq <= high, _after(kind, pos))
+        .order_by(m.sync_seq, kind.case_col, m.id)
+        .limit(n)
+    )
+    out = []
+    for r in rows:
+        case_id = r.id if kind.rank == 1 else r.case_id
+        out.append(Item((r.sync_seq, case_id, kind.rank, r.id), kind.name, "put" if kind.live(r) else "remove", r))
+    return out
+
+
+def _flips(
+    session: Session, user_id: uuid.UUID, pos: Key, high: int
+) -> Iterator[list[tuple[uuid.UUID, bool, int]]]:
+    """Part 1: the user's scope flips from `pos` on, in key order, a few at a time."""
+    vis = SyncVisibility
+    seq, case_id, inclusive = pos[0], pos[1], True
+    while True:
+        same = vis.case_id >= case_id if inclusive else vis.case_id > case_id
+        batch = [
+            (c, bool(v), int(s))
+            for c, v, s in session.execute(
+                select(vis.case_id, vis.visible, vis.sync_seq)
+                .where(vis.user_id == user_id, vis.sync_seq <= high)
+                .where(or_(vis.sync_seq > seq, and_(vis.sync_seq == seq, same)))
+                .order_by(vis.sync_seq, vis.case_id)
+                .limit(FLIP_BATCH)
+            )
+        ]  # fmt: skip
+        if not batch:
+            return
+        yield batch
+        case_id, seq, inclusive = batch[-1][0], batch[-1][2], False
+
+
+def _expand(session: Session, batch: list[tuple[uuid.UUID, bool, int]], floor: int) -> list[Item]:
+    """The changes of a batch of flips, sorted by key."""
+    items: list[Item] = []
+    flip_of: dict[uuid.UUID, int] = {}
+    entering: dict[int, list[uuid.UUID]] = defaultdict(list)
+    for case_id, visible, seq in batch:
+        if visible:
+            flip_of[case_id] = seq
+            entering[seq].append(case_id)
+        else:
+            items.append(Item((seq, case_id, LEAVE_RANK, case_id), "case", "remove", None))
+    if entering:
+        for kind in KINDS:
+            m = kind.model
+            cond = or_(*(and_(kind.case_col.in_(ids), m.sync_seq <= seq) for seq, ids in entering.items()))
+            for r in session.scalars(select(m).where(cond)):
+                case_id = r.id if kind.rank == 1 else r.case_id
+                live = kind.live(r)
+                if not live and r.sync_seq <= floor:
+                    continue  # the client cannot hold it: nothing to remove
+                key = (flip_of[case_id], case_id, kind.rank, r.id)
+                items.append(Item(key, kind.name, "put" if live else "remove", r))
+    items.sort(key=lambda i: i.key)
+    return items
+
+
+def page(
+    session: Session, user_id: uuid.UUID, pos: Key, high: int, floor: int, limit: int
+) -> tuple[list[Item], bool]:
+    """Up to `limit` changes after `pos` (numbered ≤ `high`), and whether more follow."""
+    budget = limit + 1
+    changed = sorted(
+        (item for kind in KINDS for item in _changed(session, user_id, kind, pos, high, budget)),
+        key=lambda i: i.key,
+    )[:budget]
+    out: list[Item] = []
+    nxt = 0
+    for batch in _flips(session, user_id, pos, high):
+        for item in _expand(session, batch, floor):
+            if item.key <= pos:
+                continue  # already sent: the page before ended inside this case
+            while nxt < len(changed) and changed[nxt].key < item.key:
+                out.append(changed[nxt])
+                nxt += 1
+            out.append(item)
+            if len(out) >= budget:
+                return out[:limit], True
+    out.extend(changed[nxt:])
+    return out[:limit], len(out) > limit
