@@ -13,13 +13,16 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from server.alerts.runner import start_background
 from server.db import make_engine, make_session_factory
 from server.errors import ApiError
 from server.security.csrf import CSRFMiddleware
 from server.security.headers import SecurityHeadersMiddleware
 from server.settings import Settings
+from server.views import alerts as alert_pages
 from server.views import app_shell, errors, exports, home, office, reports, session
 from server.views import cases as case_pages
+from server.views import push as push_api
 from server.views import sync as sync_api
 
 HERE = Path(__file__).resolve().parent
@@ -27,8 +30,14 @@ HERE = Path(__file__).resolve().parent
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    yield
-    app.state.engine.dispose()
+    # The stall-rule evaluation and push delivery thread (server/alerts/runner.py).
+    runner = start_background(app.state.db, app.state.settings)
+    try:
+        yield
+    finally:
+        if runner is not None:
+            runner.stop()
+        app.state.engine.dispose()
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -38,6 +47,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *session.routes,
         *home.routes,
         *app_shell.routes,
+        *alert_pages.routes,
+        *push_api.routes,
         *office.routes,
         *case_pages.routes,
         *exports.routes,

@@ -102,6 +102,40 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_check_stalled(args: argparse.Namespace, settings: Settings) -> int:
+    import datetime as dt
+
+    from server.alerts.commands import check_stalled
+
+    now = None
+    if args.now:
+        try:
+            now = dt.datetime.fromisoformat(args.now)
+        except ValueError:
+            now = None
+        if now is None or now.tzinfo is None:
+            print("error: --now needs an ISO 8601 time with its offset, e.g. 2025-06-01T09:00+09:00", file=sys.stderr)
+            return 2
+    with _engine(settings) as engine:
+        check_stalled(engine, settings, print, now=now, dry_run=args.dry_run, send=not args.no_push)
+    return 0
+
+
+def cmd_push_vapid_key(args: argparse.Namespace, settings: Settings) -> int:
+    from server.alerts.commands import vapid_key
+
+    vapid_key(settings, print)
+    return 0
+
+
+def cmd_push_send(args: argparse.Namespace, settings: Settings) -> int:
+    from server.alerts.commands import push_send
+
+    with _engine(settings) as engine:
+        push_send(engine, settings, print)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -132,6 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="load the demo municipality (does nothing when already loaded)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("check-stalled", help="evaluate the stall rules now; print what was raised and resolved")
+    p.add_argument("--now", help="evaluate as of this time (ISO 8601 with offset); default: now")
+    p.add_argument("--dry-run", action="store_true", help="print what would change, save nothing")
+    p.add_argument("--no-push", action="store_true", help="queue pushes but do not send them now")
+    p.set_defaults(func=cmd_check_stalled)
+
+    p = sub.add_parser("push-vapid-key", help="print the public VAPID key (created when missing)")
+    p.set_defaults(func=cmd_push_vapid_key)
+
+    p = sub.add_parser("push-send", help="send the pushes that are due now")
+    p.set_defaults(func=cmd_push_send)
 
     p = sub.add_parser("serve", help="serve the app")
     p.add_argument("--host", default="127.0.0.1")

@@ -135,7 +135,9 @@ def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None =
     wanted = {k: c for k, c in present.items() if not (c.rule in rules.FIELD_RULES and c.case_id in held_cases)}
     report.held_back = len(present) - len(wanted)
 
-    live = list(session.scalars(select(Alert).where(Alert.state != AlertState.RESOLVED).with_for_update()))
+    live = list(
+        session.scalars(select(Alert).where(Alert.state != AlertState.RESOLVED).order_by(Alert.id).with_for_update())
+    )
     urgent_cleared = _cleared_urgent(session, [a.id for a in live if a.rule == URGENT_RULE])
     seen_cases: set[tuple[uuid.UUID, str]] = set()
     seen_subjects: set[uuid.UUID] = set()

@@ -115,12 +115,16 @@ class FlushReport:
 
 def _claim(session: Session, now: dt.datetime, limit: int) -> list[Job]:
     free = or_(PushDelivery.claimed_until.is_(None), PushDelivery.claimed_until < now)
+    # PostgreSQL: lock the rows we pick and skip those another flush is picking right now (the usual
+    # queue idiom; without SKIP LOCKED two flushes could lock the same rows in different orders and
+    # deadlock). SQLite has one writer at a time and ignores FOR UPDATE.
     due = list(
         session.scalars(
             select(PushDelivery.id)
             .where(PushDelivery.state == "pending", PushDelivery.not_before <= now, free)
-            .order_by(PushDelivery.not_before)
+            .order_by(PushDelivery.not_before, PushDelivery.id)
             .limit(limit)
+            .with_for_update(skip_locked=True)
         )
     )
     if not due:
