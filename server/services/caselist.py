@@ -15,6 +15,7 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Select, String, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -148,9 +149,11 @@ def _name_match(q: str) -> list[object]:
     return conditions
 
 
-def _select(actor: Actor, f: CaseFilters, now: dt.datetime) -> Select[tuple[object, ...]]:
-    lr = last_reached()
-    st = stage_ranks()
+def _select(actor: Actor, f: CaseFilters, now: dt.datetime) -> Select[*tuple[Any, ...]]:
+    """The page query. The derived last-reached time and stage are joined in only when the filters or
+    the sort need them for every case; otherwise they are fetched for the page's cases alone."""
+    lr = last_reached() if f.sort == "silent" or f.silent_days is not None else None
+    st = stage_ranks() if f.sort == "stage" or f.stage is not None else None
     stmt = (
         select(
             Case.id,
@@ -162,17 +165,18 @@ def _select(actor: Actor, f: CaseFilters, now: dt.datetime) -> Select[tuple[obje
             Team.name,
             Case.status,
             Case.categories,
-            st.c.stage_rank,
-            lr.c.last_reached,
             Case.next_action_due,
             Case.identified_on,
+            func.count().over().label("total"),
         )
         .join(Person, Person.id == Case.person_id)
         .join(Team, Team.id == Case.team_id)
-        .outerjoin(lr, lr.c.case_id == Case.id)
-        .outerjoin(st, st.c.case_id == Case.id)
         .where(case_scope(actor))
     )
+    if lr is not None:
+        stmt = stmt.outerjoin(lr, lr.c.case_id == Case.id)
+    if st is not None:
+        stmt = stmt.outerjoin(st, st.c.case_id == Case.id)
     if f.team_id is not None:
         stmt = stmt.where(Case.team_id == f.team_id)
     if f.worker_id is not None:
@@ -187,7 +191,7 @@ def _select(actor: Actor, f: CaseFilters, now: dt.datetime) -> Select[tuple[obje
         stmt = stmt.where(Case.status.in_((CaseStatus.OPEN, CaseStatus.WATCHING)))
     elif f.status != "all":
         stmt = stmt.where(Case.status == f.status)
-    if f.stage is not None:
+    if f.stage is not None and st is not None:
         stmt = stmt.where(st.c.stage_rank == stage_rank(f.stage))
     if f.category is not None:
         # Category ids are fixed vocabulary (checked in `parse`), so matching the quoted id inside the
@@ -198,7 +202,7 @@ def _select(actor: Actor, f: CaseFilters, now: dt.datetime) -> Select[tuple[obje
         if f.alert != "any":
             live.append(Alert.level == f.alert)
         stmt = stmt.where(exists().where(*live))
-    if f.silent_days is not None:
+    if f.silent_days is not None and lr is not None:
         today = local_date(now)
         cutoff = day_start(today - dt.timedelta(days=f.silent_days - 1))
         stmt = stmt.where(
@@ -209,25 +213,46 @@ def _select(actor: Actor, f: CaseFilters, now: dt.datetime) -> Select[tuple[obje
         )
     if f.q:
         stmt = stmt.where(or_(*_name_match(f.q)))  # type: ignore[arg-type]
-    order = {
-        "silent": (lr.c.last_reached.asc().nulls_first(), Case.identified_on.asc()),
-        "due": (Case.next_action_due.asc().nulls_last(),),
-        "name": (Person.kana_key.asc(),),
-        "identified": (Case.identified_on.desc(),),
-        "stage": (st.c.stage_rank.asc().nulls_first(),),
-    }[f.sort]
+    if f.sort == "silent" and lr is not None:
+        order: tuple[Any, ...] = (lr.c.last_reached.asc().nulls_first(), Case.identified_on.asc())
+    elif f.sort == "stage" and st is not None:
+        order = (st.c.stage_rank.asc().nulls_first(),)
+    else:
+        order = {
+            "due": (Case.next_action_due.asc().nulls_last(),),
+            "name": (Person.kana_key.asc(),),
+            "identified": (Case.identified_on.desc(),),
+        }.get(f.sort, ())
     return stmt.order_by(*order, Case.id)
 
 
 def list_cases(session: Session, actor: Actor, f: CaseFilters, now: dt.datetime) -> CasePage:
     stmt = _select(actor, f, now)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    page = f.page
+    result = list(session.execute(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
+    if result:
+        total = int(result[0].total)
+    else:  # past the last page (or nothing matches): count, and show the last page
+        total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+        page = max(1, -(-total // PER_PAGE))
+        if total:
+            result = list(session.execute(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)))
     pages = max(1, -(-total // PER_PAGE))
-    page = min(f.page, pages)
+    ids = [r.id for r in result]
+    # The page's own last-reached times and stages: cheap for 50 ids, whatever the filters joined.
+    reached: dict[uuid.UUID, dt.datetime] = {}
+    ranks: dict[uuid.UUID, int | None] = {}
+    if ids:
+        lr = last_reached(ids)
+        for cid, at in session.execute(select(lr.c.case_id, lr.c.last_reached)):
+            reached[cid] = at
+        st = stage_ranks(ids)
+        for cid, rank in session.execute(select(st.c.case_id, st.c.stage_rank)):
+            ranks[cid] = rank
     today = local_date(now)
     rows: list[CaseRow] = []
-    for r in session.execute(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)):
-        last = r.last_reached
+    for r in result:
+        last = reached.get(r.id)
         since = (today - local_date(last)).days if last is not None else (today - r.identified_on).days
         rows.append(
             CaseRow(
@@ -239,7 +264,7 @@ def list_cases(session: Session, actor: Actor, f: CaseFilters, now: dt.datetime)
                 team_name=r.name,
                 status=r.status,
                 categories=list(r.categories or []),
-                stage=stage_name(r.stage_rank),
+                stage=stage_name(ranks.get(r.id)),
                 last_reached=last,
                 silent_days=max(since, 0),
                 never_reached=last is None,

@@ -13,8 +13,11 @@ reports that filter, sort and count thousands of cases in the database instead o
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import Subquery, and_, case, func, literal, or_, select
+from sqlalchemy import Subquery, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,64 +28,65 @@ from server.vocab import MILESTONES, SETBACK
 SETBACK_RANK = -1
 
 
-def effective_contacts() -> Subquery:
-    """Columns: id, case_id, occurred_at, method, counterpart, outcome, reached, sharing_basis,
-    reception, duration_min, recorded_by, received_at, amended (bool)."""
-    amend = aliased(Contact)
-    ranked = (
-        select(
-            amend.amends_id.label("orig_id"),
-            amend.id.label("amend_id"),
-            func.row_number()
-            .over(partition_by=amend.amends_id, order_by=(amend.received_at.desc(), amend.id.desc()))
-            .label("rn"),
-        )
-        .where(amend.amends_id.is_not(None))
-        .subquery()
-    )
-    latest = aliased(Contact)
-    return (
-        select(
-            Contact.id,
-            Contact.case_id,
-            func.coalesce(latest.occurred_at, Contact.occurred_at).label("occurred_at"),
-            func.coalesce(latest.method, Contact.method).label("method"),
-            func.coalesce(latest.counterpart, Contact.counterpart).label("counterpart"),
-            func.coalesce(latest.outcome, Contact.outcome).label("outcome"),
-            func.coalesce(latest.reached, Contact.reached).label("reached"),
-            func.coalesce(latest.sharing_basis, Contact.sharing_basis).label("sharing_basis"),
-            # Optional fields: a correction may clear them, so take the amendment's value as it is.
-            case((latest.id.is_not(None), latest.reception), else_=Contact.reception).label("reception"),
-            case((latest.id.is_not(None), latest.duration_min), else_=Contact.duration_min).label("duration_min"),
-            Contact.recorded_by,
-            Contact.received_at,
-            (latest.id.is_not(None)).label("amended"),
-        )
-        .outerjoin(ranked, and_(ranked.c.orig_id == Contact.id, ranked.c.rn == 1))
-        .outerjoin(latest, latest.id == ranked.c.amend_id)
-        .where(Contact.amends_id.is_(None))
-        .subquery("eff")
+def _superseded(c: type[Contact] | Any) -> ColumnElement[bool]:
+    """True for a contact row that a later row replaces: an original that has an amendment, or an
+    amendment with a newer amendment of the same original (by received_at, then id)."""
+    newer = aliased(Contact)
+    return exists().where(
+        newer.amends_id == func.coalesce(c.amends_id, c.id),
+        newer.id != c.id,
+        or_(
+            c.amends_id.is_(None),
+            newer.received_at > c.received_at,
+            and_(newer.received_at == c.received_at, newer.id > c.id),
+        ),
     )
 
 
-def last_reached(eff: Subquery | None = None) -> Subquery:
-    """Columns: case_id, last_reached (UTC datetime)."""
-    eff = eff if eff is not None else effective_contacts()
-    return (
-        select(eff.c.case_id, func.max(eff.c.occurred_at).label("last_reached"))
-        .where(eff.c.reached != "none")
-        .group_by(eff.c.case_id)
-        .subquery("lr")
-    )
+def effective_contacts(case_ids: Collection[uuid.UUID] | None = None) -> Subquery:
+    """Columns: id (the original's), case_id, occurred_at, method, counterpart, outcome, reached,
+    sharing_basis, reception, duration_min, amended (bool).
+
+    Each attempt is the row that has the last word on it — the original, or its newest amendment —
+    so the values are the corrected ones and each attempt is counted once."""
+    c = Contact
+    stmt = select(
+        func.coalesce(c.amends_id, c.id).label("id"),
+        c.case_id,
+        c.occurred_at,
+        c.method,
+        c.counterpart,
+        c.outcome,
+        c.reached,
+        c.sharing_basis,
+        c.reception,
+        c.duration_min,
+        c.amends_id.is_not(None).label("amended"),
+    ).where(~_superseded(c))
+    if case_ids is not None:
+        stmt = stmt.where(c.case_id.in_(case_ids))
+    return stmt.subquery("eff")
+
+
+def last_reached(case_ids: Collection[uuid.UUID] | None = None) -> Subquery:
+    """Columns: case_id, last_reached (UTC datetime); optionally only for `case_ids`."""
+    c = Contact
+    stmt = select(c.case_id, func.max(c.occurred_at).label("last_reached")).where(c.reached != "none", ~_superseded(c))
+    if case_ids is not None:
+        stmt = stmt.where(c.case_id.in_(case_ids))
+    return stmt.group_by(c.case_id).subquery("lr")
 
 
 def milestone_rank(column: ColumnElement[str] | InstrumentedAttribute[str]) -> ColumnElement[int]:
     return case({m: i for i, m in enumerate(MILESTONES)}, value=column, else_=None)
 
 
-def stage_ranks() -> Subquery:
-    """Columns: case_id, stage_rank (NULL when the case has no milestone events)."""
-    me = MilestoneEvent
+def stage_ranks(case_ids: Collection[uuid.UUID] | None = None) -> Subquery:
+    """Columns: case_id, stage_rank (NULL when the case has no milestone events); optionally only
+    for `case_ids`."""
+    me = aliased(MilestoneEvent)
+    if case_ids is not None:
+        me = aliased(MilestoneEvent, select(MilestoneEvent).where(MilestoneEvent.case_id.in_(case_ids)).subquery())
     sb = (
         select(
             me.case_id,

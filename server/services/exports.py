@@ -20,11 +20,11 @@ import io
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from server import i18n
 from server.i18n.dates import fiscal_year, fiscal_year_label, to_tokyo
-from server.models import Case, Team, User
+from server.models import Case, Contact, Team, User
 from server.permissions import Actor
 from server.services import audit
 from server.services.derived import day_start, effective_contacts
@@ -104,6 +104,7 @@ def outreach_csv(session: Session, actor: Actor, ind: Indicators, fy: int, quart
 def contacts_csv(session: Session, actor: Actor, start: dt.date, end: dt.date) -> bytes:
     """Every contact attempt in [start, end] (Tokyo days) in the actor's report scope, oldest first."""
     eff = effective_contacts()
+    original = aliased(Contact)
     stmt = (
         select(
             eff.c.id,
@@ -123,7 +124,8 @@ def contacts_csv(session: Session, actor: Actor, start: dt.date, end: dt.date) -
         .select_from(eff)
         .join(Case, Case.id == eff.c.case_id)
         .join(Team, Team.id == Case.team_id)
-        .join(User, User.id == eff.c.recorded_by)
+        .join(original, original.id == eff.c.id)
+        .join(User, User.id == original.recorded_by)
         .where(
             report_scope(actor),
             eff.c.occurred_at >= day_start(start),

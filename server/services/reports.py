@@ -26,8 +26,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from server.errors import ApiError
@@ -82,35 +82,9 @@ def indicators(
     """The figures for [start, end] (both days inclusive)."""
     scope = report_scope(actor, team_id)
     lo, hi = day_start(start), day_start(end + dt.timedelta(days=1))
-    eff = effective_contacts()
-    in_period = and_(eff.c.occurred_at >= lo, eff.c.occurred_at < hi)
     out = Indicators(start=start, end=end)
-
-    base = select(eff.c.id).select_from(eff).join(Case, Case.id == eff.c.case_id).where(scope, in_period)
-
-    def contacts(*columns: Any) -> Select[Any]:
-        return base.with_only_columns(*columns)
-
-    out.persons_supported = session.scalar(contacts(func.count(func.distinct(Case.person_id)))) or 0
-    by_method: dict[str, int] = {
-        m: int(c) for m, c in session.execute(contacts(eff.c.method, func.count()).group_by(eff.c.method))
-    }
-    out.contacts_by_method = {m: int(by_method.get(m, 0)) for m in CONTACT_METHODS}
-    out.contacts_total = sum(by_method.values())
-    reached: dict[str, int] = {
-        r: int(c)
-        for r, c in session.execute(
-            contacts(eff.c.reached, func.count(func.distinct(Case.person_id))).group_by(eff.c.reached)
-        )
-    }
-    out.persons_reached = int(reached.get("person", 0))
-    out.families_reached = int(reached.get("family", 0))
-    kinds: dict[str, int] = dict.fromkeys(MEETING_KIND_ORDER, 0)
-    for basis, count in session.execute(
-        contacts(eff.c.sharing_basis, func.count()).where(eff.c.method == "MEETING").group_by(eff.c.sharing_basis)
-    ):
-        kinds[MEETING_KINDS.get(basis, "other")] += int(count)
-    out.meetings = kinds
+    _contact_figures(session, out, scope, lo, hi)
+    eff = effective_contacts()
 
     new = dict(
         session.execute(
@@ -123,11 +97,16 @@ def indicators(
     out.new_by_source.update({s: int(c) for s, c in new.items() if s not in REFERRAL_SOURCES})
     out.new_cases = sum(int(v) for v in new.values())
 
+    # Only cases that reached the person within the period can have their first such contact in it.
+    reached_now = aliased(eff)
+    candidates = select(reached_now.c.case_id).where(
+        reached_now.c.reached == "person", reached_now.c.occurred_at >= lo, reached_now.c.occurred_at < hi
+    )
     first = (
         select(Case.identified_on, func.min(eff.c.occurred_at).label("first_at"))
         .select_from(eff)
         .join(Case, Case.id == eff.c.case_id)
-        .where(scope, eff.c.reached == "person")
+        .where(scope, eff.c.reached == "person", Case.id.in_(candidates))
         .group_by(Case.id, Case.identified_on)
         .having(and_(func.min(eff.c.occurred_at) >= lo, func.min(eff.c.occurred_at) < hi))
     )
@@ -161,7 +140,6 @@ def indicators(
     if unknown:
         out.closed_by_reason["other"] += unknown
     out.closed = sum(out.closed_by_reason.values())
-    out.monthly = _monthly(session, scope, start, end)
     return out
 
 
@@ -173,22 +151,47 @@ def _months(start: dt.date, end: dt.date) -> list[dt.date]:
     return months
 
 
-def _monthly(
-    session: Session, scope: ColumnElement[bool], start: dt.date, end: dt.date
-) -> list[tuple[dt.date, dict[str, int]]]:
-    """Contact attempts per Tokyo month and by whom they reached, in one grouped query."""
-    months = _months(start, end)
-    bounds = [day_start(max(m, start)) for m in months]
+def _contact_figures(
+    session: Session, out: Indicators, scope: ColumnElement[bool], lo: dt.datetime, hi: dt.datetime
+) -> None:
+    """Every figure about the period's contact attempts from two scans that return few rows: distinct
+    persons (overall, reached, family reached) as one row, and counts by (method, reached, sharing
+    basis, month)."""
+    months = _months(out.start, out.end)
+    bounds = [day_start(max(m, out.start)) for m in months]
     eff = effective_contacts()
-    lo, hi = day_start(start), day_start(end + dt.timedelta(days=1))
-    bucket = case(*[(eff.c.occurred_at < b, i - 1) for i, b in enumerate(bounds[1:], start=1)], else_=len(months) - 1)
-    counts: dict[int, dict[str, int]] = {}
-    for index, reached, count in session.execute(
-        select(bucket.label("bucket"), eff.c.reached, func.count())
+    period = (
+        select(eff.c.id)
         .select_from(eff)
         .join(Case, Case.id == eff.c.case_id)
         .where(scope, eff.c.occurred_at >= lo, eff.c.occurred_at < hi)
-        .group_by(bucket, eff.c.reached)
+    )
+
+    def distinct_persons(reached: str | None = None) -> Any:
+        person = Case.person_id if reached is None else case((eff.c.reached == reached, Case.person_id))
+        return func.count(func.distinct(person))
+
+    supported, reached_person, reached_family = session.execute(
+        period.with_only_columns(distinct_persons(), distinct_persons("person"), distinct_persons("family"))
+    ).one()
+    out.persons_supported, out.persons_reached, out.families_reached = (
+        int(supported or 0), int(reached_person or 0), int(reached_family or 0)
+    )
+    bucket = case(*[(eff.c.occurred_at < b, i - 1) for i, b in enumerate(bounds[1:], start=1)], else_=len(months) - 1)
+    by_method: dict[str, int] = dict.fromkeys(CONTACT_METHODS, 0)
+    meetings: dict[str, int] = dict.fromkeys(MEETING_KIND_ORDER, 0)
+    monthly = [dict.fromkeys(("person", "family", "none"), 0) for _m in months]
+    for method, reached, basis, index, count in session.execute(
+        period.with_only_columns(eff.c.method, eff.c.reached, eff.c.sharing_basis, bucket, func.count()).group_by(
+            eff.c.method, eff.c.reached, eff.c.sharing_basis, bucket
+        )
     ):
-        counts.setdefault(int(index), {})[reached] = int(count)
-    return [(m, {r: counts.get(i, {}).get(r, 0) for r in ("person", "family", "none")}) for i, m in enumerate(months)]
+        n = int(count)
+        by_method[method] = by_method.get(method, 0) + n
+        if method == "MEETING":
+            meetings[MEETING_KINDS.get(basis, "other")] += n
+        monthly[int(index)][reached] = monthly[int(index)].get(reached, 0) + n
+    out.contacts_by_method = by_method
+    out.contacts_total = sum(by_method.values())
+    out.meetings = meetings
+    out.monthly = list(zip(months, monthly, strict=True))
