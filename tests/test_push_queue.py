@@ -198,3 +198,13 @@ def test_old_finished_rows_are_pruned(coord: User, db_factory: sessionmaker[Sess
     with db_factory() as s, s.begin():
         queue.prune(s, T0 + dt.timedelta(days=31))
     assert rows(db_factory) == []
+
+
+def test_collapsing_survives_prepared_statements(coord: User, db_factory: sessionmaker[Session]) -> None:
+    """psycopg prepares a statement after five executions; the upsert must still find its index."""
+    subscribe(db_factory, coord)
+    with db_factory() as s, s.begin():
+        for _ in range(8):
+            queue.enqueue(s, [coord.id], "alerts", T0, now=T0)
+    (row,) = rows(db_factory)
+    assert row.generation == 7

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy import case, delete, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -73,7 +73,9 @@ def enqueue(
         session.execute(
             ins.on_conflict_do_update(
                 index_elements=["subscription_id", "topic"],
-                index_where=PushDelivery.state == "pending",
+                # A literal predicate: with a bound parameter PostgreSQL cannot match the partial
+                # index once psycopg switches to a prepared (generic) plan.
+                index_where=text("state = 'pending'"),
                 set_={
                     "generation": PushDelivery.generation + 1,
                     "not_before": case(
@@ -239,11 +241,16 @@ def flush(
             outcomes.append((job, Result(BLOCKED)))
         else:
             ttl = payload.TTL_SECONDS[job.kind]
-            outcomes.append((job, sender.send(job.target, Message(job.body, ttl, job.urgency, job.topic))))
+            try:
+                result = sender.send(job.target, Message(job.body, ttl, job.urgency, job.topic))
+            except Exception as exc:  # a bug in a sender must not leave the row claimed with no attempt counted
+                log.error("push sender failed (%s)", type(exc).__name__)
+                result = Result(NO_ANSWER)
+            outcomes.append((job, result))
     with factory() as session, session.begin():
         t = now()
-        for job, result in outcomes:
-            _record(session, job, result, t, report)
+        for job, outcome in outcomes:
+            _record(session, job, outcome, t, report)
     log.info(
         "push queue: sent=%d retried=%d failed=%d removed=%d skipped=%d",
         report.sent, report.retried, report.failed, report.removed, report.skipped,
