@@ -271,3 +271,21 @@ def test_the_database_refuses_a_second_live_alert(
         again = insert_alert(s, case_id=case.id, team_id=case.team_id, rule="S2", level="warning", opened_at=at(60))
         assert again is None
         assert insert_alert(s, case_id=case.id, team_id=case.team_id, rule="S1", level="caution", opened_at=at(60))
+
+
+def test_a_refused_acknowledgement_changes_nothing(
+    factory: Factory, people: dict[str, User], db_factory: sessionmaker[Session]
+) -> None:
+    from server.errors import ApiError
+
+    case = stalled_case(factory, people["worker"])
+    run(db_factory, at(30))
+    s2 = alerts_of(db_factory, case)["S2"]
+    with db_factory() as s, s.begin():
+        refusals = (("", "2025-06-01", "note"), ("見ました", "6月1日", "next_date"), ("x", None, "next_date"))
+        for note, next_date, field in refusals:
+            with pytest.raises(ApiError) as exc:
+                alert_service.acknowledge(s, actor_of(s, people["coord"]), s2.id, note, next_date, now=at(31))
+            assert exc.value.field == field
+        alert = s.get_one(Alert, s2.id)
+        assert (alert.state, alert.acknowledged_at, alert.ack_note) == ("open", None, "")

@@ -126,11 +126,12 @@ def acknowledge(
     text = (note or "").strip()
     if not text or len(text) > NOTE_MAX:
         raise ApiError(422, "invalid_request", field="note")
+    next_day = _parse_date(next_date)  # every check before the first change
     alert.state = AlertState.ACKNOWLEDGED
     alert.acknowledged_at = now or utcnow()
     alert.acknowledged_by = actor.user_id
     alert.ack_note = text
-    alert.ack_next_date = _parse_date(next_date)
+    alert.ack_next_date = next_day
     audit.record(
         session, actor, "alert.acknowledge", entity="alert", entity_id=alert.id, case_id=alert.case_id,
         fields=["ack_note", "ack_next_date"],
