@@ -26,6 +26,7 @@ from server.views.charts import bar_chart, stacked_columns
 from server.views.office import office_render
 
 MAX_EXPORT_DAYS = 3 * 366
+HALF = {"width": 460, "label_width": 180}  # charts side by side in two columns
 
 
 def _period(ctx: Ctx) -> tuple[int, int | None, dt.date, dt.date]:
@@ -67,11 +68,11 @@ def dashboard_page(ctx: Ctx) -> Response:
     audit.record(ctx.db, ctx.me, "dashboard.view", entity="report", entity_id="dashboard", detail=f"fy={fy}")
     t = ctx.t
     charts = {
-        "levels": bar_chart([(t(f"alert_level.{k}"), v) for k, v in ov.alerts_by_level.items()]),
-        "rules": bar_chart([(t(f"alert_rule_short.{k}"), v) for k, v in ov.alerts_by_rule.items()]),
+        "levels": bar_chart([(t(f"alert_level.{k}"), v) for k, v in ov.alerts_by_level.items()], **HALF),
+        "rules": bar_chart([(t(f"alert_rule_short.{k}"), v) for k, v in ov.alerts_by_rule.items()], **HALF),
         "caseload": bar_chart([(c.name, c.total) for c in ov.caseload]),
-        "methods": bar_chart([(t(f"method.{k}"), v) for k, v in ind.contacts_by_method.items()]),
-        "sources": bar_chart([(t(f"referral_source.{k}"), v) for k, v in ind.new_by_source.items()]),
+        "methods": bar_chart([(t(f"method.{k}"), v) for k, v in ind.contacts_by_method.items()], **HALF),
+        "sources": bar_chart([(t(f"referral_source.{k}"), v) for k, v in ind.new_by_source.items()], **HALF),
         "monthly": stacked_columns([(t("ui.month_n", month=m.month), v) for m, v in ind.monthly]),
     }
     this_fy = fiscal_year(local_date(now))
