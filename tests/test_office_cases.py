@@ -232,3 +232,31 @@ def test_case_not_found_for_a_malformed_or_unknown_id(client: TestClient, factor
     login(client, "s1")
     assert client.get("/cases/not-a-uuid").status_code == 404
     assert client.get("/cases/00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+RAW_KEY = re.compile(
+    r"\b(?:office|report|ui|done|case_field|alert_rule_short|milestone_short|meeting_kind|reached_icon)\.[A-Za-z0-9_]+"
+)
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_every_label_comes_from_the_catalogue(
+    client: TestClient, factory: Factory, office: OfficeFactory, db_factory: sessionmaker[Session], lang: str
+) -> None:
+    w = factory.user("w1")
+    factory.user("s1", role="supervisor", language=lang)
+    case = factory.case(workers=(w,), next_action="訪問", next_action_due=dt.date(2025, 7, 1))
+    first = factory.contact(case, w, "NO_ANSWER", occurred_at=at(2025, 5, 1), risk_flags=["dog"], duration_min=5)
+    office.amendment(first, w, "MET_FAMILY_ONLY", reception="WARM")
+    office.milestone(case, w, "SETBACK", dt.date(2025, 5, 2))
+    office.milestone(case, w, "CONNECTED", dt.date(2025, 6, 2), destination="居場所")
+    office.alert(case)
+    office.conflict(case, w, "categories", ["8050"], ["8050", "young_carer"])
+    office.consent(case, w)
+    office.review(case, w, "ok")
+    office.subject_member(case)
+    login(client, "s1")
+    for path in (f"/cases/{case.id}", "/cases", f"/cases/{case.id}/summary", f"/cases/{case.id}/export",
+                 "/dashboard?fiscal_year=2025", f"/cases/{case.id}?done=assigned"):
+        html = client.get(path).text
+        assert [k for k in RAW_KEY.findall(html) if k != "office.css"] == [], path

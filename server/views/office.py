@@ -26,6 +26,7 @@ def office_render(ctx: Ctx, template: str, status: int = 200, **context: Any) ->
         "cases": me.can(Permission.CASE_READ),
         "dashboard": me.can(Permission.TEAM_REPORT_READ),
         "reports": me.can(Permission.REPORT_READ),
+        "alerts": me.can(Permission.ALERT_READ),
     }
     era = ctx.user.era_dates if ctx.user is not None else True
     return render(
