@@ -87,6 +87,24 @@ def cmd_reset_totp(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import func, select
+
+    from server.models import AuditEvent
+    from server.services import audit
+
+    with _engine(settings) as engine, Session(engine) as session:
+        breaks = list(audit.verify(session))
+        total = session.scalar(select(func.count()).select_from(AuditEvent))
+    for b in breaks[:50]:
+        print(f"audit chain broken at seq {b.seq}: {b.problem}", file=sys.stderr)
+    if breaks:
+        print(f"audit log: {len(breaks)} problem(s) in {total} rows", file=sys.stderr)
+        return 1
+    print(f"audit log intact: {total} rows")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from server.demo import load_demo
 
@@ -99,6 +117,21 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     print(f"demo sign-ins (password for all: {summary.password}):")
     for username, role, team in summary.users:
         print(f"  {username:<10} {role:<12} {team}")
+    print("coordinators, supervisors and the admin also need a 確認コード (two-factor code):")
+    print("  .venv/bin/yorisoi demo-code coord1    (prints the current code for a demo user)")
+    return 0
+
+
+def cmd_demo_code(args: argparse.Namespace, settings: Settings) -> int:
+    import pyotp
+
+    from server.demo import demo_totp_secret, is_demo_user
+
+    with _engine(settings) as engine, Session(engine) as session:
+        if not is_demo_user(session, args.username):
+            print(f"error: {args.username} is not a demo user", file=sys.stderr)
+            return 1
+    print(pyotp.TOTP(demo_totp_secret(args.username)).now())
     return 0
 
 
@@ -164,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("username")
     p.set_defaults(func=cmd_reset_totp)
 
+    p = sub.add_parser("audit-verify", help="recompute the audit log's hash chain; non-zero exit when broken")
+    p.set_defaults(func=cmd_audit_verify)
+
     p = sub.add_parser("demo", help="load the demo municipality (does nothing when already loaded)")
     p.set_defaults(func=cmd_demo)
 
@@ -178,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("push-send", help="send the pushes that are due now")
     p.set_defaults(func=cmd_push_send)
+
+    p = sub.add_parser("demo-code", help="print the current two-factor code of a demo user")
+    p.add_argument("username")
+    p.set_defaults(func=cmd_demo_code)
 
     p = sub.add_parser("serve", help="serve the app")
     p.add_argument("--host", default="127.0.0.1")

@@ -29,7 +29,9 @@ The other open cases are kept clear of every rule (recent reach, a review within
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -61,12 +63,20 @@ from server.models import (
     User,
 )
 from server.security.passwords import hash_password
+from server.services.totp import REQUIRED_ROLES
 from server.vocab import FAMILY_ONLY_STAGES, MILESTONE_RANK, MILESTONES, OUTCOMES, SETBACK, OrgKind, Role
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 N_CASES = 96
 R = MILESTONE_RANK
 DAY = dt.timedelta(days=1)
+
+
+def demo_totp_secret(username: str) -> str:
+    """Office roles must use two-factor sign-in, so demo office users get a TOTP secret derived from
+    their name (public, like the demo password: this is demo data only). `yorisoi demo-code USERNAME`
+    prints a current code for them."""
+    return base64.b32encode(hashlib.sha256(b"yorisoi-demo-totp:" + username.encode()).digest()[:20]).decode()
 
 
 @dataclass
@@ -87,6 +97,17 @@ def _existing_users(session: Session, municipality: Organisation) -> list[tuple[
     ).all()
     order = {s[0]: i for i, s in enumerate(D.STAFF)}
     return sorted(((u, r, t) for u, r, t in rows), key=lambda row: (order.get(row[0], len(order)), row[0]))
+
+
+def is_demo_user(session: Session, username: str) -> bool:
+    """True for a user of the demo municipality (only they get `yorisoi demo-code`)."""
+    found = session.scalar(
+        select(User.id)
+        .join(Team, User.team_id == Team.id)
+        .join(Organisation, Team.municipality_id == Organisation.id)
+        .where(User.username == username, Organisation.name == D.MUNICIPALITY)
+    )
+    return found is not None
 
 
 def load_demo(session: Session, today: dt.date | None = None) -> DemoSummary:
@@ -176,7 +197,8 @@ class _Builder:
         for username, role, team, display in D.STAFF:
             user = User(id=self.uid(), username=username, display_name=display, role=role,
                         team_id=self.teams[team].id, password_hash=password_hash, created_at=since,
-                        password_changed_at=since)
+                        password_changed_at=since,
+                        totp_secret=demo_totp_secret(username) if role in REQUIRED_ROLES else None)
             self.users.append(user)
             self.user_rows.append((username, role, D.TEAMS[team][0]))
             if role == Role.WORKER:

@@ -27,7 +27,7 @@ from server.settings import Settings
 from tests.factories import Factory
 
 PG_URL = os.environ.get("YORISOI_TEST_DATABASE_URL", "")
-KEEP_ROWS = {"sync_counter", "server_state", "alembic_version"}
+KEEP_ROWS = {"sync_counter", "server_state", "alembic_version", "audit_head"}
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +64,8 @@ def _truncate(engine: Engine) -> None:
         else:
             for t in tables:
                 conn.execute(t.delete())
+        # The audit chain starts again with the emptied audit log.
+        conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": "0" * 64})
 
 
 @pytest.fixture(scope="session")

@@ -101,3 +101,22 @@ def test_console_script_runs_as_a_process(env: str, tmp_path) -> None:  # type: 
     assert out.returncode == 0, out.stderr
     bad = subprocess.run([sys.executable, "-m", "server", "frobnicate"], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_demo_sign_ins_work_including_two_factor(
+    env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], client
+) -> None:  # type: ignore[no-untyped-def]
+    assert run(monkeypatch, ["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "worker1" in out and "coord1" in out and "yorisoi-demo-2026" in out
+    assert run(monkeypatch, ["demo"]) == 0
+    assert "nothing changed" in capsys.readouterr().out
+    r = client.post("/api/session", json={"username": "worker1", "password": "yorisoi-demo-2026"})
+    assert r.status_code == 200
+    r = client.post("/api/session", json={"username": "coord1", "password": "yorisoi-demo-2026"})
+    assert r.json()["error"]["code"] == "totp_required"
+    assert run(monkeypatch, ["demo-code", "coord1"]) == 0
+    code = capsys.readouterr().out.strip()
+    r = client.post("/api/session", json={"username": "coord1", "password": "yorisoi-demo-2026", "totp": code})
+    assert r.status_code == 200, r.text
+    assert run(monkeypatch, ["demo-code", "nobody"]) == 1

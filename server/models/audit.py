@@ -10,11 +10,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, utcnow
 
+GENESIS = "0" * 64
+
 
 class AuditEvent(Base):
     __tablename__ = "audit_log"
 
-    # BIGINT on PostgreSQL; INTEGER on SQLite so that it is the rowid and autoincrements.
+    # Assigned by the chain (audit_head.seq + 1 …), gap-free: a missing number is a deleted row.
+    # BIGINT on PostgreSQL; INTEGER on SQLite (the rowid).
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), Identity(), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     actor_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
@@ -29,3 +32,14 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(String(200), default="")  # a code, never personal data
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """A single row: the newest audit sequence number and hash. Appending takes its row lock at
+    commit time, so the chain is extended by one transaction at a time, in commit order."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64), default=GENESIS)

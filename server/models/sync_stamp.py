@@ -157,7 +157,10 @@ def _chunks(ids: Iterable[uuid.UUID]) -> Iterable[list[uuid.UUID]]:
 
 
 @event.listens_for(Session, "before_commit")
-def _stamp(session: Session) -> None:
+def stamp(session: Session) -> None:
+    """Number and stamp this transaction's synced changes. Runs at before_commit; the audit log's
+    append (server/services/audit.py) calls it first so that the counter is always locked before
+    the audit head. Calling it twice is harmless: the second call finds nothing pending."""
     if session.in_nested_transaction():
         return  # a SAVEPOINT being released; the root transaction stamps
     session.flush()  # the commit would flush anyway; the changes must be noted before numbering

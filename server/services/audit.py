@@ -1,18 +1,37 @@
-"""Writing the audit log. Callers pass field *names* and ids, never values.
+"""Writing and verifying the audit log. Callers pass field *names* and ids, never values.
 
-Audit rows are written in the same transaction as the change they describe: if the audit write
-fails, the whole request fails (no unaudited change).
+Threats: an unaudited change (audit rows are written in the same transaction as the change: if the
+audit write fails, the request fails), and an insider — or an attacker with database access —
+quietly editing or deleting audit rows to hide a read of a person's record. Rows are hash-chained:
+each row's hash covers its content and the previous row's hash, and sequence numbers are gap-free.
+`yorisoi audit-verify` recomputes the chain; any changed, deleted or reordered row breaks it.
+
+Chaining needs the previous hash, so appends are serialised on the single `audit_head` row. To keep
+that lock short, `record()` only queues events on the session; a `before_commit` hook flushes the
+transaction's other work first, then locks the head, chains the queued events and inserts them.
+The lock is held only from there to COMMIT.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from server.db import utcnow
 from server.models import AuditEvent
+from server.models import sync_stamp
+from server.models.audit import GENESIS, AuditHead
 from server.permissions import Actor
+
+_PENDING = "yorisoi.audit.pending"
 
 
 def record(
@@ -28,8 +47,10 @@ def record(
     detail: str = "",
     device_id: uuid.UUID | None = None,
 ) -> None:
-    session.add(
+    """Queue an audit event; it is chained and written when the session's transaction commits."""
+    session.info.setdefault(_PENDING, []).append(
         AuditEvent(
+            at=utcnow(),
             actor_id=actor.user_id if actor else None,
             actor_role=actor.role if actor else None,
             device_id=device_id or (actor.device_id if actor else None),
@@ -42,3 +63,83 @@ def record(
             detail=detail[:200],
         )
     )
+
+
+def _canonical(row: AuditEvent) -> bytes:
+    at = row.at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    content: dict[str, Any] = {
+        "seq": row.seq,
+        "at": at,
+        "actor_id": str(row.actor_id) if row.actor_id else None,
+        "actor_role": row.actor_role,
+        "device_id": str(row.device_id) if row.device_id else None,
+        "action": row.action,
+        "entity": row.entity,
+        "entity_id": row.entity_id,
+        "case_id": str(row.case_id) if row.case_id else None,
+        "fields": list(row.fields or []),
+        "outcome": row.outcome,
+        "detail": row.detail,
+    }
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def chain_hash(prev: str, row: AuditEvent) -> str:
+    return hashlib.sha256(prev.encode() + b"\n" + _canonical(row)).hexdigest()
+
+
+@event.listens_for(Session, "before_commit")
+def _append_pending(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT being released; the root transaction appends
+    pending: list[AuditEvent] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    # Lock order, to rule out deadlocks: the transaction's own rows, then the sync counter
+    # (sync_stamp), then the audit head — whichever of the two listeners SQLAlchemy calls first.
+    sync_stamp.stamp(session)
+    head = session.scalar(select(AuditHead).where(AuditHead.id == 1).with_for_update())
+    if head is None:
+        head = AuditHead(id=1, seq=0, hash=GENESIS)
+        session.add(head)
+    prev, seq = head.hash, head.seq
+    for row in pending:
+        seq += 1
+        row.seq, row.prev_hash = seq, prev
+        row.hash = prev = chain_hash(prev, row)
+        session.add(row)
+    head.seq, head.hash = seq, prev
+    session.flush()
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@dataclass(frozen=True)
+class Break:
+    seq: int
+    problem: str  # "changed" | "missing" | "head_mismatch"
+
+
+def verify(session: Session, batch: int = 5000) -> Iterator[Break]:
+    """Recompute the chain from the start; yield every place where it breaks."""
+    prev, expected = GENESIS, 1
+    last = 0
+    offset = 0
+    while True:
+        rows = session.scalars(select(AuditEvent).order_by(AuditEvent.seq).offset(offset).limit(batch)).all()
+        if not rows:
+            break
+        offset += len(rows)
+        for row in rows:
+            if row.seq != expected:
+                yield Break(expected, "missing")
+                prev = row.prev_hash or GENESIS
+            if row.prev_hash != prev or chain_hash(prev, row) != row.hash:
+                yield Break(row.seq, "changed")
+            prev, expected, last = row.hash or "", row.seq + 1, row.seq
+    head = session.get(AuditHead, 1)
+    if head is not None and (head.seq != last or (last and head.hash != prev)):
+        yield Break(head.seq, "head_mismatch")
