@@ -26,8 +26,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from server.db import utcnow
-from server.models import AuditEvent
-from server.models import sync_stamp
+from server.models import AuditEvent, sync_stamp
 from server.models.audit import GENESIS, AuditHead
 from server.permissions import Actor
 
