@@ -89,6 +89,16 @@ def build(session: Session, actor: Actor) -> dict[str, Any]:
     }
 
 
+def _hash(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@cache
+def _static_digest() -> str:
+    return _hash(_static())
+
+
 def digest(data: dict[str, Any]) -> str:
-    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    """A short hash of the reference data (the static part hashed once per process)."""
+    return _hash([_static_digest(), data["members"]])[:12]

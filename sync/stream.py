@@ -37,13 +37,25 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    Uuid,
+    and_,
+    bindparam,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from server.models import Alert, Case, CaseConflict, Consent, Contact, MilestoneEvent
 from server.models.sync import SyncVisibility
 from server.vocab import AlertState
-from sync.cursor import Key
+from sync.cursor import Key, end_of
 
 LEAVE_RANK = 0
 FLIP_BATCH = 10  # entering cases expanded per query round
@@ -97,20 +109,60 @@ def _after(kind: Kind, pos: Key) -> ColumnElement[bool]:
     return or_(m.sync_seq > seq, and_(m.sync_seq == seq, same_seq))
 
 
-def _changed(session: Session, user_id: uuid.UUID, kind: Kind, pos: Key, high: int, n: int) -> list[Item]:
-    """Part 2: entities of cases in scope, numbered above their case's flip."""
-    vis, m = SyncVisibility, kind.model
-    rows = session.scalars(
-        select(m)
-        .join(vis, and_(vis.case_id == kind.case_col, vis.user_id == user_id, vis.visible.is_(True)))
-        .where(m.sync_seq > vis.sync_seq, m.sync_seq <= high, _after(kind, pos))
-        .order_by(m.sync_seq, kind.case_col, m.id)
-        .limit(n)
+def _changed_keys_statement() -> Select[Any]:
+    """All kinds in one query, built once: the keys after a position (bound parameters p_seq,
+    p_case, p_rank, p_id), numbered above their case's flip and at most `high`, first `n`."""
+    vis = SyncVisibility
+    p_seq, p_rank = bindparam("p_seq", type_=BigInteger), bindparam("p_rank", type_=Integer)
+    p_case, p_id = bindparam("p_case", type_=Uuid()), bindparam("p_id", type_=Uuid())
+    user_id = bindparam("user_id", type_=Uuid())
+    parts = []
+    for kind in KINDS:
+        m = kind.model
+        rank: ColumnElement[int] = literal_column(str(kind.rank), Integer())
+        same_seq = or_(
+            and_(p_rank < rank, kind.case_col >= p_case),
+            and_(p_rank > rank, kind.case_col > p_case),
+            and_(p_rank == rank, or_(kind.case_col > p_case, and_(kind.case_col == p_case, m.id > p_id))),
+        )
+        parts.append(
+            select(m.sync_seq.label("seq"), kind.case_col.label("case_id"), rank.label("rank"), m.id.label("id"))
+            .join(vis, and_(vis.case_id == kind.case_col, vis.user_id == user_id, vis.visible.is_(True)))
+            .where(m.sync_seq > vis.sync_seq, m.sync_seq <= bindparam("high", type_=BigInteger))
+            .where(or_(m.sync_seq > p_seq, and_(m.sync_seq == p_seq, same_seq)))
+        )
+    keys = union_all(*parts).subquery()
+    return (
+        select(keys.c.seq, keys.c.case_id, keys.c.rank, keys.c.id)
+        .order_by(keys.c.seq, keys.c.case_id, keys.c.rank, keys.c.id)
+        .limit(bindparam("n", type_=Integer))
     )
+
+
+_CHANGED_KEYS = _changed_keys_statement()
+
+
+def _changed(session: Session, user_id: uuid.UUID, pos: Key, high: int, n: int) -> list[Item]:
+    """Part 2: entities of cases in scope, numbered above their case's flip — the first `n` keys
+    in one query over all kinds, then the rows of those keys."""
+    params = {"user_id": user_id, "high": high, "n": n, "p_seq": pos[0], "p_case": pos[1], "p_rank": pos[2],
+              "p_id": pos[3]}  # fmt: skip
+    found = session.execute(_CHANGED_KEYS, params).all()
+    wanted: dict[int, list[uuid.UUID]] = defaultdict(list)
+    for _seq, _case, rank, entity_id in found:
+        wanted[rank].append(entity_id)
+    rows: dict[tuple[int, uuid.UUID], Any] = {}
+    for kind in KINDS:
+        if wanted.get(kind.rank):
+            for r in session.scalars(select(kind.model).where(kind.model.id.in_(wanted[kind.rank]))):
+                rows[(kind.rank, r.id)] = r
     out = []
-    for r in rows:
-        case_id = r.id if kind.rank == 1 else r.case_id
-        out.append(Item((r.sync_seq, case_id, kind.rank, r.id), kind.name, "put" if kind.live(r) else "remove", r))
+    for seq, case_id, rank, entity_id in found:
+        kind, r = KINDS[rank - 1], rows.get((rank, entity_id))
+        if r is None:
+            continue  # gone since the keys were read (synced rows are not deleted; defensive)
+        # the key as read with the row: a row changed in between is sent next time, newer
+        out.append(Item((int(seq), case_id, rank, entity_id), kind.name, "put" if kind.live(r) else "remove", r))
     return out
 
 
@@ -169,10 +221,9 @@ def page(
 ) -> tuple[list[Item], bool]:
     """Up to `limit` changes after `pos` (numbered ≤ `high`), and whether more follow."""
     budget = limit + 1
-    changed = sorted(
-        (item for kind in KINDS for item in _changed(session, user_id, kind, pos, high, budget)),
-        key=lambda i: i.key,
-    )[:budget]
+    if pos >= end_of(high):
+        return [], False  # nothing was committed since this cursor
+    changed = _changed(session, user_id, pos, high, budget)
     out: list[Item] = []
     nxt = 0
     for batch in _flips(session, user_id, pos, high):

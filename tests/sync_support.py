@@ -34,7 +34,12 @@ def milestone_args(case_id: uuid.UUID | str, milestone: str = "FAMILY_FIRST_CONT
 def case_create_args(**kw: Any) -> dict[str, Any]:
     args: dict[str, Any] = {
         "id": str(uuid.uuid4()),
-        "person": {"family_name": "佐藤", "given_name": "花子", "family_name_kana": "さとう", "given_name_kana": "ハナコ"},
+        "person": {
+            "family_name": "佐藤",
+            "given_name": "花子",
+            "family_name_kana": "さとう",
+            "given_name_kana": "ハナコ",
+        },
         "categories": ["hikikomori"],
         "referral_source": "minsei_iin",
         "identified_on": "2025-04-10",
@@ -75,7 +80,7 @@ class Phone:
     def do(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
         """Queue one mutation and push the outbox; the result of that mutation."""
         m = self.mutation(name, args)
-        answer = self.push(*[x for x in self.outbox])
+        answer = self.push(*list(self.outbox))
         return next(r for r in answer["results"] if r["mid"] == m["mid"])
 
     def pull_raw(self, cursor: str | None = None, limit: int | None = None, **params: Any) -> Any:

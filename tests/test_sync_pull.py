@@ -58,7 +58,9 @@ def test_worker_gets_exactly_their_active_cases_with_everything_in_them(
     mine = factory.case(workers=(w1,))
     closed = factory.case(workers=(w1,), status="closed")
     theirs = factory.case(workers=(w2,))
-    contact = factory.contact(mine, w1, outcome="MET_FAMILY_ONLY", occurred_at=dt.datetime(2025, 5, 2, 1, tzinfo=dt.UTC))
+    contact = factory.contact(
+        mine, w1, outcome="MET_FAMILY_ONLY", occurred_at=dt.datetime(2025, 5, 2, 1, tzinfo=dt.UTC)
+    )
     factory.contact(theirs, w2)
     with db_factory() as s, s.begin():
         s.add(Alert(case_id=mine.id, team_id=mine.team_id, rule="S2", level="caution"))
@@ -82,7 +84,9 @@ def test_worker_gets_exactly_their_active_cases_with_everything_in_them(
     names = {m["id"]: m["display_name"] for m in ref["members"]}
     assert names[str(w1.id)] == "鈴木" and names[str(w2.id)] == "高橋"
     outcome = {o["id"]: o for o in ref["vocab"]["outcome"]}["MET_FAMILY_ONLY"]
-    assert outcome["labels"] == {"ja": "家族のみと面談", "en": outcome["labels"]["en"]} and outcome["reached"] == "family"
+    assert (
+        outcome["labels"] == {"ja": "家族のみと面談", "en": outcome["labels"]["en"]} and outcome["reached"] == "family"
+    )
     assert [m["id"] for m in ref["milestones"]][:2] == ["IDENTIFIED", "FAMILY_FIRST_CONTACT"]
     with db_factory() as s:
         device = s.get_one(Device, phone.client_id)
@@ -140,14 +144,17 @@ def test_unassignment_removes_and_assignment_brings_everything(
     end_assignment(db_factory, case, w1)
     assign(db_factory, other, w1)
     answer = phone.pull()
-    assert [c for c in answer["changes"] if c["op"] == "remove"] == [{"entity": "case", "id": str(case.id), "op": "remove"}]
+    assert [c for c in answer["changes"] if c["op"] == "remove"] == [
+        {"entity": "case", "id": str(case.id), "op": "remove"}
+    ]
     assert entities(answer["changes"], "case") == {str(other.id)}
     assert entities(answer["changes"], "contact") == old_contacts  # all of it, however old
     assert phone.ids("case") == {str(other.id)} and phone.ids("contact") == old_contacts
     # and the worker who lost the case can no longer write to it (except what happened before)
-    assert phone.do("case.update", {"id": str(case.id), "base_version": 1, "changes": {"next_action": "x"}})[
-        "status"
-    ] == "rejected"
+    assert (
+        phone.do("case.update", {"id": str(case.id), "base_version": 1, "changes": {"next_action": "x"}})["status"]
+        == "rejected"
+    )
 
 
 def test_closing_a_case_removes_it_from_the_workers_phone_only(
@@ -159,9 +166,13 @@ def test_closing_a_case_removes_it_from_the_workers_phone_only(
     worker, coordinator = clients.phone("w1"), clients.phone("c1")
     worker.sync()
     coordinator.sync()
-    assert coordinator.do(
-        "case.update", {"id": str(case.id), "base_version": 1, "changes": {"status": "closed", "closed_reason": "moved"}}
-    )["status"] == "applied"
+    assert (
+        coordinator.do(
+            "case.update",
+            {"id": str(case.id), "base_version": 1, "changes": {"status": "closed", "closed_reason": "moved"}},
+        )["status"]
+        == "applied"
+    )
     worker.sync()
     coordinator.sync()
     assert worker.ids("case") == set()
@@ -174,8 +185,11 @@ def test_derived_stage_and_next_action_arrive_with_the_case(factory: Factory, cl
     phone = clients.phone("w1")
     phone.do("milestone.record", milestone_args(case.id, "FAMILY_FIRST_CONTACT", reached_on="2025-05-01"))
     phone.do("milestone.record", milestone_args(case.id, "FIRST_VOICE_CONTACT", reached_on="2025-05-03"))
-    phone.do("contact.create", contact_args(case.id, outcome="SPOKE_THROUGH_DOOR", occurred_at="2025-05-03T10:00:00+09:00",
-                                            next_action="手紙を届ける", next_action_due="2025-05-10"))  # fmt: skip
+    args = contact_args(
+        case.id, outcome="SPOKE_THROUGH_DOOR", occurred_at="2025-05-03T10:00:00+09:00", next_action="手紙を届ける",
+        next_action_due="2025-05-10",
+    )  # fmt: skip
+    phone.do("contact.create", args)
     phone.sync()
     data = phone.case(case)
     assert data["stage"] == "FIRST_VOICE_CONTACT"
@@ -279,7 +293,9 @@ def test_paging_returns_every_change_exactly_once(
         assert paged(base.cursor, limit) == increment
 
 
-def test_lost_answer_is_simply_pulled_again(factory: Factory, clients: Clients, db_factory: sessionmaker[Session]) -> None:
+def test_lost_answer_is_simply_pulled_again(
+    factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
+) -> None:
     w = factory.user("w1")
     case = factory.case(workers=(w,))
     other = factory.case(workers=(factory.user("w2"),))
@@ -337,13 +353,15 @@ def test_pull_reports_last_mid_and_the_outbox(
     with db_factory() as s:
         assert s.get_one(Device, phone.client_id).outbox_depth == 4
     r = phone.pull_raw(limit=0)
-    assert r.status_code == 400 and r.json()["error"] == {**r.json()["error"], "code": "invalid_envelope", "field": "limit"}
+    assert r.status_code == 400 and r.json()["error"] == {
+        **r.json()["error"],
+        "code": "invalid_envelope",
+        "field": "limit",
+    }
 
 
 @pytest.mark.skipif(not PG_URL, reason="two truly concurrent transactions need PostgreSQL (SQLite has one writer)")
-def test_a_late_commit_is_never_skipped(
-    factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
-) -> None:
+def test_a_late_commit_is_never_skipped(factory: Factory, clients: Clients, db_factory: sessionmaker[Session]) -> None:
     """A takes its change number, then stalls before COMMIT; B commits meanwhile (it must wait for
     A's number to be committed first); a pull in between must neither see A nor move past it."""
     w = factory.user("w1")

@@ -170,8 +170,10 @@ def test_envelope_errors_apply_nothing(factory: Factory, clients: Clients, db_fa
     good = {"mid": 1, "name": "contact.create", "args": contact_args(case.id)}
 
     def post(body: Any) -> tuple[int, str, str | None]:
-        r = http.post("/api/sync/push", json=body) if not isinstance(body, bytes) else http.post(
-            "/api/sync/push", content=body, headers={"content-type": "application/json"}
+        r = (
+            http.post("/api/sync/push", json=body)
+            if not isinstance(body, bytes)
+            else http.post("/api/sync/push", content=body, headers={"content-type": "application/json"})
         )
         err = r.json()["error"]
         return r.status_code, err["code"], err.get("field")
@@ -344,7 +346,12 @@ def test_case_update_merges_fields_and_reports_conflicts(
     assert same["status"] == "applied"
     three_way = b.do(
         "case.update",
-        {"id": str(case.id), "base_version": 1, "changes": {"next_action": "水曜"}, "base": {"next_action": "月曜に訪問"}},
+        {
+            "id": str(case.id),
+            "base_version": 1,
+            "changes": {"next_action": "水曜"},
+            "base": {"next_action": "月曜に訪問"},
+        },
     )
     assert three_way["status"] == "applied"
     # a lost answer: the duplicate repeats the conflict
@@ -361,7 +368,9 @@ def test_office_fields_need_review_permission(factory: Factory, clients: Clients
     w = factory.user("w1")
     factory.user("c1", role="coordinator")
     case = factory.case(workers=(w,))
-    result = clients.phone("w1").do("case.update", {"id": str(case.id), "base_version": 1, "changes": {"status": "closed"}})
+    result = clients.phone("w1").do(
+        "case.update", {"id": str(case.id), "base_version": 1, "changes": {"status": "closed"}}
+    )
     assert result["error"] == {**result["error"], "code": "field_not_allowed", "field": "changes.status"}
     result = clients.phone("c1").do(
         "case.update",
@@ -411,7 +420,9 @@ def test_urgent_outcome_raises_one_urgent_alert_and_it_can_be_acknowledged(
     assert result["error"] == {**result["error"], "code": "field_required", "field": "note"}
 
 
-def test_milestones_consents_and_amendments(factory: Factory, clients: Clients, db_factory: sessionmaker[Session]) -> None:
+def test_milestones_consents_and_amendments(
+    factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
+) -> None:
     w = factory.user("w1")
     case = factory.case(workers=(w,))
     phone = clients.phone("w1")
@@ -471,7 +482,9 @@ def test_concurrent_identical_pushes_give_one_effect(
     case = factory.case(workers=(w,))
     phone = clients.phone("w1")
     batch = [phone.mutation("contact.create", contact_args(case.id)) for _ in range(5)]
-    batch.append(phone.mutation("case.update", {"id": str(case.id), "base_version": 1, "changes": {"next_action": "x"}}))
+    batch.append(
+        phone.mutation("case.update", {"id": str(case.id), "base_version": 1, "changes": {"next_action": "x"}})
+    )
     racers = 6
     barrier = threading.Barrier(racers)
     answers: list[Any] = [None] * racers
