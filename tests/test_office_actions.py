@@ -204,3 +204,30 @@ def test_conflict_of_another_case_is_not_found(
     conflict = office.conflict(other, w1, "next_action", "a", "b")
     login(client, "c1")
     assert client.post(f"/cases/{case.id}/conflicts/{conflict.id}", data={"choice": "client"}).status_code == 404
+
+
+def test_settlable_fields_are_the_fields_phones_update() -> None:
+    from server.services import conflicts
+    from sync import case_mutations
+
+    assert set(conflicts.FIELDS) == set(case_mutations.FIELDS)
+
+
+def test_settle_a_person_field_updates_the_search_key(
+    client: TestClient, factory: Factory, office: OfficeFactory, db_factory: sessionmaker[Session]
+) -> None:
+    from server.models import Person
+
+    w1 = factory.user("w1")
+    factory.user("c1", role="coordinator")
+    case = factory.case(workers=(w1,), kana=("ヤマダ", "タロウ"))
+    conflict = office.conflict(case, w1, "person.family_name_kana", "ヤマダ", "ヤマタ")
+    login(client, "c1")
+    assert "フリガナ（氏）" in client.get(f"/cases/{case.id}").text
+    client.post(f"/cases/{case.id}/conflicts/{conflict.id}", data={"choice": "client"})
+    with db_factory() as s:
+        person = s.get(Person, case.person_id)
+        saved = s.get(Case, case.id)
+        assert person is not None and saved is not None
+        assert (person.family_name_kana, person.kana_key) == ("ヤマタ", "ヤマタタロウ")
+        assert saved.field_versions["person.family_name_kana"] == saved.version == case.version + 1

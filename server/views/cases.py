@@ -90,7 +90,7 @@ def _conflict_value(ctx: Ctx, name: str, stored: dict[str, Any] | None, era: boo
         return ctx.t(f"referral_source.{value}")
     if name == "categories" and isinstance(value, list):
         return "、".join(ctx.t(f"category.{v}") for v in value)
-    if name.endswith(("_due", "_on")) and isinstance(value, str):
+    if name.endswith(("_due", "_on", "_date")) and isinstance(value, str):
         try:
             return dates.format_date(dt.date.fromisoformat(value), ctx.lang, era)
         except ValueError:
