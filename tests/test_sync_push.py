@@ -508,3 +508,19 @@ def test_concurrent_identical_pushes_give_one_effect(
     assert count(db_factory, SyncMutation) == 6
     with db_factory() as s:
         assert s.get_one(Case, case.id).version == 2
+
+
+def test_audit_of_a_service_survives_a_later_rejection_in_the_batch(
+    factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
+) -> None:
+    """Services audit inside the mutation's SAVEPOINT (raising an urgent alert, acknowledging one);
+    a later mutation of the same batch that is rolled back must not take those rows along."""
+    w = factory.user("w1")
+    case = factory.case(workers=(w,))
+    phone = clients.phone("w1")
+    urgent = phone.mutation("contact.create", contact_args(case.id, outcome="EMERGENCY_RESPONSE"))
+    bad = phone.mutation("contact.create", contact_args(case.id, outcome="NOPE"))
+    answer = phone.push(urgent, bad)
+    assert [r["status"] for r in answer["results"]] == ["applied", "rejected"]
+    assert count(db_factory, AuditEvent, AuditEvent.action == "alert.raise") == 1
+    assert count(db_factory, AuditEvent, AuditEvent.action == "contact.create") == 1

@@ -243,7 +243,7 @@ class SyncMachine(RuleBasedStateMachine):
                 self._answered(c, self._send(c, c.phone.outbox[:7]))
             assert not c.phone.outbox, c.name
         for c in self.clients:
-            c.phone.sync(limit=self.rng.choice([3, 50, 1000]))
+            c.phone.sync(limit=self.rng.choice([4, 1000]))
         with self.world.db() as s:
             self._check_exactly_once(s)
             for c in self.clients:
