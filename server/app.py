@@ -16,6 +16,7 @@ from starlette.templating import Jinja2Templates
 from server.alerts.runner import start_background
 from server.db import make_engine, make_session_factory
 from server.errors import ApiError
+from server.security.access_log import AccessLogMiddleware
 from server.security.csrf import CSRFMiddleware
 from server.security.headers import SecurityHeadersMiddleware
 from server.settings import Settings
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(AccessLogMiddleware),
             Middleware(SecurityHeadersMiddleware, https=settings.https),
             Middleware(CSRFMiddleware, origin=settings.origin),
         ],

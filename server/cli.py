@@ -174,7 +174,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from server.app import create_app
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=settings.log_level.lower())
+    # uvicorn's access log prints query strings (a searched name is personal data): off. The app's
+    # own access log (server/security/access_log.py) logs paths only.
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        server_header=False,
+    )
     return 0
 
 
