@@ -12,10 +12,11 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.models import Contact, MilestoneEvent
+from server.models import MilestoneEvent
+from server.services import derived
 from server.vocab import MILESTONE_RANK, SETBACK
 
 
@@ -45,15 +46,13 @@ def stages(session: Session, case_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, s
 
 
 def last_reached(session: Session, case_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dt.datetime]:
-    """When each case's person or family was last reached (declines count: someone answered).
-    Cases never reached are absent."""
+    """When each case's person or family was last reached (declines count: someone answered), by
+    the corrected values of each attempt (`derived.last_reached`, the one SQL definition shared with
+    the office pages and reports). Cases never reached are absent."""
     if not case_ids:
         return {}
-    rows = session.execute(
-        select(Contact.case_id, func.max(Contact.occurred_at))
-        .where(Contact.case_id.in_(case_ids), Contact.reached != "none", Contact.amends_id.is_(None))
-        .group_by(Contact.case_id)
-    )
+    lr = derived.last_reached(case_ids)
+    rows = session.execute(select(lr.c.case_id, lr.c.last_reached))
     out: dict[uuid.UUID, dt.datetime] = {}
     for case_id, at in rows:
         if at is not None:
