@@ -21,7 +21,7 @@ from server.security.csrf import CSRFMiddleware
 from server.security.headers import SecurityHeadersMiddleware
 from server.settings import Settings
 from server.views import alerts as alert_pages
-from server.views import app_shell, errors, exports, home, office, reports, session
+from server.views import api_docs, app_shell, errors, exports, home, office, reports, session
 from server.views import cases as case_pages
 from server.views import push as push_api
 from server.views import sync as sync_api
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *exports.routes,
         *reports.routes,
         *sync_api.routes,
+        *api_docs.routes,
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(
