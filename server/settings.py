@@ -38,6 +38,8 @@ class Settings:
     vapid_subject: str = ""
     alert_interval_minutes: int = 15
     default_language: str = "ja"
+    # Passphrase that encrypts `yorisoi backup` files (AES-256-GCM, key from scrypt); empty: plain.
+    backup_key: str = field(default="", repr=False)
     # Test-only: a crash point for the sync fault tests ("push_before_commit": the server kills
     # itself with a push applied but not committed; "push_after_commit": committed, not answered).
     # Never set it in production.
@@ -79,5 +81,6 @@ class Settings:
             vapid_subject=e.get("YORISOI_VAPID_SUBJECT", ""),
             alert_interval_minutes=int(e.get("YORISOI_ALERT_INTERVAL_MINUTES", 15)),
             default_language=e.get("YORISOI_LANGUAGE", "ja"),
+            backup_key=e.get("YORISOI_BACKUP_KEY", ""),
             fault_inject=e.get("YORISOI_FAULT_INJECT", ""),
         )
