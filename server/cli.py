@@ -106,12 +106,19 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from server.alerts.commands import check_stalled
     from server.demo import load_demo
 
-    with _engine(settings) as engine, Session(engine) as session, session.begin():
-        summary = load_demo(session)
+    with _engine(settings) as engine:
+        with Session(engine) as session, session.begin():
+            summary = load_demo(session)
+        if summary.created:
+            # Evaluate the stall rules once, so the demo's dashboard and alert lists are not empty
+            # until the server's first periodic run. No pushes: nobody has subscribed yet.
+            lines: list[str] = []
+            check_stalled(engine, settings, lines.append, send=False)
     if summary.created:
-        print("demo municipality loaded")
+        print("demo municipality loaded; " + (lines[-1] if lines else ""))
     else:
         print("demo municipality already present; nothing changed")
     print(f"demo sign-ins (password for all: {summary.password}):")
@@ -166,6 +173,74 @@ def cmd_push_send(args: argparse.Namespace, settings: Settings) -> int:
 
     with _engine(settings) as engine:
         push_send(engine, settings, print)
+    return 0
+
+
+def _when(value: object) -> str:
+    import datetime as dt
+
+    from server.i18n.dates import TOKYO
+
+    if not isinstance(value, dt.datetime):
+        return "-"
+    return value.astimezone(TOKYO).strftime("%Y-%m-%d %H:%M")
+
+
+def cmd_devices(args: argparse.Namespace, settings: Settings) -> int:
+    from server.services import devices
+
+    with _engine(settings) as engine, Session(engine) as session, session.begin():
+        user = devices.find_user(session, None, args.user)
+        rows = devices.list_devices(session, None, user)
+        if not rows:
+            print(f"{user.username} has no devices")
+            return 0
+        print(f"{'device id':<36}  {'last sync (JST)':<16}  {'outbox':>6}  {'registered':<16}  state")
+        for row in rows:
+            d = row.device
+            state = f"revoked {_when(d.revoked_at)}" if d.revoked_at else "active"
+            print(f"{d.id!s:<36}  {_when(d.last_sync_at):<16}  {d.outbox_depth:>6}  {_when(d.created_at):<16}  {state}")
+    return 0
+
+
+def cmd_revoke_device(args: argparse.Namespace, settings: Settings) -> int:
+    from server.services import devices
+
+    with _engine(settings) as engine, Session(engine) as session, session.begin():
+        done = devices.revoke(session, None, devices.parse_device_id(args.device_id))
+        print(
+            f"revoked device {done.device.id}: {done.sessions_ended} session(s) and "
+            f"{done.subscriptions_ended} push subscription(s) ended, its wrapping key deleted"
+        )
+        print("the app erases its data at its next contact with the server")
+        if done.device.outbox_depth:
+            print(f"note: it last reported {done.device.outbox_depth} unsent record(s); those are lost with it")
+    return 0
+
+
+def cmd_device_exposure(args: argparse.Namespace, settings: Settings) -> int:
+    from server.services import device_exposure, devices
+
+    with _engine(settings) as engine, Session(engine) as session, session.begin():
+        found = device_exposure.exposure(session, None, devices.parse_device_id(args.device_id))
+        d = found.device
+        state = f"revoked {_when(d.revoked_at)}" if d.revoked_at else "active"
+        print(f"device {d.id} of {found.user.username} ({state}, last sync {_when(d.last_sync_at)} JST)")
+        people = {p.person.id for p in found.persons}
+        print(
+            f"held records of {len(people)} person(s) in {len(found.cases)} case(s), "
+            "from the sync log (pulls sent to it, mutations pushed from it)"
+        )
+        if found.persons:
+            print(f"{'person id':<36}  {'name':<20}  {'relation':<16}  {'case id':<36}  first held → last held (JST)")
+        for h in found.persons:
+            p = h.person
+            name = " ".join(x for x in (p.family_name, p.given_name) if x)
+            print(
+                f"{p.id!s:<36}  {name:<20}  {h.relation:<16}  {h.case_id!s:<36}  "
+                f"{_when(h.first_at)} → {_when(h.last_at)}"
+            )
+        print("household members and care relations are as recorded now")
     return 0
 
 
@@ -282,6 +357,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo-code", help="print the current two-factor code of a demo user")
     p.add_argument("username")
     p.set_defaults(func=cmd_demo_code)
+
+    p = sub.add_parser("devices", help="list a user's devices (id = sync client_id, last sync, outbox depth)")
+    p.add_argument("--user", required=True, metavar="USERNAME")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("revoke-device", help="revoke a device: it erases its data at its next contact")
+    p.add_argument("device_id", metavar="DEVICE_ID")
+    p.set_defaults(func=cmd_revoke_device)
+
+    p = sub.add_parser("device-exposure", help="list the persons whose records a device has held")
+    p.add_argument("device_id", metavar="DEVICE_ID")
+    p.set_defaults(func=cmd_device_exposure)
 
     p = sub.add_parser("backup", help="write a backup of the whole database (encrypted with YORISOI_BACKUP_KEY)")
     p.add_argument("file", metavar="FILE")

@@ -63,6 +63,7 @@ from server.models import (
     User,
 )
 from server.security.passwords import hash_password
+from server.services import alerts
 from server.services.totp import REQUIRED_ROLES
 from server.vocab import FAMILY_ONLY_STAGES, MILESTONE_RANK, MILESTONES, OUTCOMES, SETBACK, OrgKind, Role
 
@@ -99,6 +100,17 @@ def _existing_users(session: Session, municipality: Organisation) -> list[tuple[
     return sorted(((u, r, t) for u, r, t in rows), key=lambda row: (order.get(row[0], len(order)), row[0]))
 
 
+def _raise_recent_urgent(session: Session, today: dt.date) -> None:
+    """Urgent events (R) raise their alert when the app applies the contact; the demo inserts rows
+    directly, so it does the same for the past week's urgent contacts."""
+    since = dt.datetime.combine(today - 7 * DAY, dt.time(), TOKYO)
+    rows = session.execute(
+        select(Case, Contact).join(Contact, Contact.case_id == Case.id).where(Contact.occurred_at >= since)
+    ).all()
+    for case, contact in rows:
+        alerts.raise_urgent(session, case, contact, now=contact.received_at)
+
+
 def is_demo_user(session: Session, username: str) -> bool:
     """True for a user of the demo municipality (only they get `yorisoi demo-code`)."""
     found = session.scalar(
@@ -127,6 +139,7 @@ def load_demo(session: Session, today: dt.date | None = None) -> DemoSummary:
     for group in builder.groups:  # in foreign-key order; one flush per group keeps it so
         session.add_all(group)
         session.flush()
+    _raise_recent_urgent(session, builder.today)
     return DemoSummary(True, builder.user_rows, D.PASSWORD, builder.counts())
 
 
