@@ -149,6 +149,8 @@ def check(path: Path, key: str) -> dict[str, Any]:
             elif obj.get("done"):
                 if obj.get("counts") != counts:
                     raise BackupError("the backup file is damaged (table list mismatch)")
+                for _extra in it:  # reading to the end makes gzip check its CRC and length
+                    raise BackupError("the backup file has data after its end")
                 header["counts"] = counts
                 return header
         raise BackupError("the backup file is cut short")

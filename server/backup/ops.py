@@ -233,8 +233,6 @@ def restore(engine: Engine, path: Path, key: str, *, force: bool = False) -> Res
             conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
         _load(conn, path, key)
     migrate.upgrade(engine)  # 3. to head, singleton rows ensured
-    with engine.begin() as conn:
-        _reset_sequences(conn)  # 4.
     with Session(engine) as session:
         counts = {
             t.name: int(session.scalar(select(func.count()).select_from(t)) or 0) for t in Base.metadata.sorted_tables
@@ -250,4 +248,6 @@ def restore(engine: Engine, path: Path, key: str, *, force: bool = False) -> Res
             outcome="ok" if not breaks else "failed",
             detail=f"revision {revision}, backup of {str(header.get('created_at', ''))[:19]}",
         )
+    with engine.begin() as conn:
+        _reset_sequences(conn)  # 4. (after the restore's own audit row)
     return RestoreReport(revision, counts, time.monotonic() - started, str(epoch), audit_rows, breaks)
