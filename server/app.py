@@ -20,6 +20,7 @@ from server.security.access_log import AccessLogMiddleware
 from server.security.csrf import CSRFMiddleware
 from server.security.headers import SecurityHeadersMiddleware
 from server.settings import Settings
+from server.views import admin_audit
 from server.views import alerts as alert_pages
 from server.views import api_docs, app_shell, errors, exports, home, office, reports, session
 from server.views import cases as case_pages
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *reports.routes,
         *sync_api.routes,
         *api_docs.routes,
+        *admin_audit.routes,
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(
