@@ -524,3 +524,32 @@ def test_audit_of_a_service_survives_a_later_rejection_in_the_batch(
     assert [r["status"] for r in answer["results"]] == ["applied", "rejected"]
     assert count(db_factory, AuditEvent, AuditEvent.action == "alert.raise") == 1
     assert count(db_factory, AuditEvent, AuditEvent.action == "contact.create") == 1
+
+
+def test_after_a_restore_the_phone_resends_what_the_server_lost(
+    factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
+) -> None:
+    """A backup taken after mid 1, restored after mid 3 was applied: the server answers its older
+    last_mid under a new epoch, and the phone re-sends its kept mutations from there."""
+    from sqlalchemy import delete
+
+    from sync.cursor import rotate_epoch
+
+    w = factory.user("w1")
+    case = factory.case(workers=(w,))
+    phone = clients.phone("w1")
+    kept = [phone.mutation("contact.create", contact_args(case.id)) for _ in range(3)]
+    before = phone.push(*kept)
+    assert before["last_mid"] == 3
+    lost = [uuid.UUID(m["args"]["id"]) for m in kept[1:]]
+    with db_factory() as s, s.begin():  # what the restored database looks like
+        s.execute(delete(SyncMutation).where(SyncMutation.mid > 1))
+        s.execute(delete(Contact).where(Contact.id.in_(lost)))
+        s.execute(update(Device).where(Device.id == phone.client_id).values(last_mid=1))
+        rotate_epoch(s)
+    newer = phone.mutation("contact.create", contact_args(case.id))
+    answer = phone.send([newer]).json()
+    assert answer["last_mid"] == 1 and answer["results"] == [] and answer["epoch"] != before["epoch"]
+    answer = phone.send([*kept[answer["last_mid"] :], newer]).json()  # from last_mid + 1, original mids
+    assert [r["status"] for r in answer["results"]] == ["applied", "applied", "applied"]
+    assert count(db_factory, Contact) == 4 and count(db_factory, SyncMutation) == 4
