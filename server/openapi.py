@@ -167,7 +167,8 @@ PULL_ANSWER: Schema = {
         "cursor": {"type": "string"},
         "has_more": {"type": "boolean"},
         "reset": {"type": "boolean"},
-        "last_mid": {"type": "integer", "minimum": 0},
+        # null when the pull names no installation (no client_id, and a session without a device)
+        "last_mid": {"type": ["integer", "null"], "minimum": 0},
         "epoch": UUID,
     },
 }
