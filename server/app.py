@@ -20,9 +20,8 @@ from server.security.access_log import AccessLogMiddleware
 from server.security.csrf import CSRFMiddleware
 from server.security.headers import SecurityHeadersMiddleware
 from server.settings import Settings
-from server.views import admin_audit
+from server.views import admin_audit, api_docs, app_shell, errors, exports, home, office, reports, session
 from server.views import alerts as alert_pages
-from server.views import api_docs, app_shell, errors, exports, home, office, reports, session
 from server.views import cases as case_pages
 from server.views import push as push_api
 from server.views import sync as sync_api
