@@ -169,13 +169,18 @@ def _record(
     return result
 
 
+def _audited_name(m: MutationIn) -> str:
+    """A mutation's name, if it is one of ours: an unknown name is whatever the client sent."""
+    return m.name if m.name in registry() else "(unknown)"
+
+
 def _audit(session: Session, actor: Actor, device: Device, m: MutationIn, outcome: Outcome | Rejected) -> None:
     """Who did what to which record from which device — field names only, never values."""
     if isinstance(outcome, Rejected):
         audit.record(
             session, actor, "sync.reject", entity="mutation", entity_id=f"{device.id}:{m.mid}",
             case_id=_case_hint(m), outcome="denied" if outcome.code in DENIALS else "failed",
-            detail=f"{m.name[:40]} {outcome.code}", device_id=device.id,
+            detail=f"{_audited_name(m)} {outcome.code}", device_id=device.id,
         )  # fmt: skip
         return
     if outcome.audited:

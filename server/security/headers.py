@@ -19,6 +19,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import error_body
+from server.security.access_log import logged_path
 
 log = logging.getLogger("yorisoi.errors")
 
@@ -74,7 +75,7 @@ class SecurityHeadersMiddleware:
         except Exception as exc:
             frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
             where = f"{frame.filename}:{frame.lineno}" if frame else "?"
-            log.error("unhandled %s at %s on %s %s", type(exc).__name__, where, scope["method"], scope["path"])
+            log.error("unhandled %s at %s on %s %s", type(exc).__name__, where, scope["method"], logged_path(scope))
             if started:
                 raise
             body = json.dumps(error_body("internal_error"), ensure_ascii=False).encode()

@@ -26,6 +26,7 @@ from server import i18n
 from server.errors import ApiError, error_response
 from server.models import User
 from server.permissions import Actor, Permission
+from server.security.access_log import logged_path
 from server.services import audit, auth
 from server.settings import Settings
 
@@ -182,7 +183,9 @@ def route(
 def _audit_denial(factory: sessionmaker[Session], actor: Actor, request: Request, exc: ApiError) -> None:
     """Authorization denials are audited in their own transaction (the request's was rolled back)."""
     with factory() as db, db.begin():
-        audit.record(db, actor, "access.denied", outcome="denied", detail=f"{exc.code} {request.url.path}")
+        # The route's template, not the raw path: a client may put anything in a path.
+        detail = f"{exc.code} {logged_path(request.scope)}"
+        audit.record(db, actor, "access.denied", outcome="denied", detail=detail[:200])
 
 
 def _error_page(
