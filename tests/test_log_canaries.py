@@ -124,6 +124,7 @@ def test_no_canary_in_any_log_line_or_error_body(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     answers = _drive(client, factory)
+    assert [r.request.url.path for r in answers if r.status_code >= 500] == []
     errors = [r for r in answers if r.status_code >= 400]
     assert len(errors) > 20  # the error paths were reached
     leaks = [
