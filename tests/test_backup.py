@@ -118,6 +118,7 @@ def drill(source: Engine, target_url: str, phone: Phone, kept: list[dict[str, An
     """Back up `source`, push two more mutations there, restore into `target_url`, check everything."""
     path = tmp_path / f"drill-{uuid.uuid4().hex[:6]}.bak"
     report = backup(source, path, key)
+    assert path.stat().st_mode & 0o077 == 0  # the service user's only
     before = snapshot(source)
     assert report.counts == {k: len(v) for k, v in before.items()}
     old_epoch = epoch(source)
@@ -310,3 +311,23 @@ def test_cli_refuses_a_database_with_data_unless_forced(
     assert main(["backup", str(out)]) == 0
     assert "encrypted" in capsys.readouterr().out
     assert main(["backup", str(out)]) == 2  # never overwrites by accident
+
+
+def test_backup_from_a_newer_schema_is_refused_before_anything_changes(
+    new_database: NewDb, engine: Engine, tmp_path: Path
+) -> None:
+    from server.backup import fileformat
+
+    path = tmp_path / "future.bak"
+    out = fileformat.Writer(path, "")
+    out.line({"format": fileformat.FORMAT, "version": fileformat.VERSION, "revision": "9999", "engine": "sqlite"})
+    out.line({"done": True, "counts": {}})
+    out.close()
+    url = new_database(engine.dialect.name)
+    target = make_engine(url)
+    try:
+        with pytest.raises(BackupError, match="unknown to this Yorisoi"):
+            restore(target, path, "")
+    finally:
+        target.dispose()
+    assert untouched(url)

@@ -19,6 +19,7 @@ import datetime as dt
 import gzip
 import io
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,7 +72,9 @@ class Writer:
     """Writes the lines; `close()` finishes gzip and the final encrypted frame."""
 
     def __init__(self, path: Path, key: str) -> None:
-        self._raw: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
+        # Readable by the service user only: a plain backup is the whole municipality's case data.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._raw: IO[bytes] = os.fdopen(fd, "wb")
         self._sealer: EncryptingWriter | None = EncryptingWriter(self._raw, key) if key else None
         target: IO[bytes] = self._sealer if self._sealer is not None else self._raw  # type: ignore[assignment]
         self._gz = gzip.GzipFile(fileobj=target, mode="wb", compresslevel=6, mtime=0)

@@ -65,6 +65,14 @@ def _revision(conn: Connection) -> str:
     return str(rev)
 
 
+def _known_revisions() -> tuple[str, set[str]]:
+    """(head, every revision this code's migrations know)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+    return str(scripts.get_current_head()), {s.revision for s in scripts.walk_revisions()}
+
+
 def backup(engine: Engine, path: Path, key: str) -> BackupReport:
     """Write a backup of the whole database to `path` (encrypted when `key` is not empty)."""
     from server.services import audit
@@ -81,6 +89,8 @@ def backup(engine: Engine, path: Path, key: str) -> BackupReport:
         # SQLite (WAL): the connection's transaction, begun at the first statement, is one snapshot
         # for every table; pass an engine without BEGIN IMMEDIATE so the app can write meanwhile.
         revision = _revision(conn)
+        if revision != _known_revisions()[0]:
+            raise BackupError(f"the database is at schema {revision}, not the newest: run `yorisoi migrate` first")
         out = fileformat.Writer(tmp, key)
         try:
             out.line(
@@ -104,8 +114,11 @@ def backup(engine: Engine, path: Path, key: str) -> BackupReport:
                 out.line({"end": table.name, "rows": n})
                 counts[table.name] = n
             out.line({"done": True, "counts": counts})
-        finally:
+        except BaseException:
             out.close()
+            tmp.unlink(missing_ok=True)  # no half-written backup left lying around
+            raise
+        out.close()
         conn.rollback()
     tmp.replace(path)
     return BackupReport(revision, counts, path.stat().st_size, time.monotonic() - started, bool(key))
@@ -221,6 +234,8 @@ def restore(engine: Engine, path: Path, key: str, *, force: bool = False) -> Res
     started = time.monotonic()
     header = fileformat.check(path, key)  # 1. before touching the database
     revision = str(header["revision"])
+    if revision not in _known_revisions()[1]:
+        raise BackupError(f"the backup's schema {revision} is unknown to this Yorisoi: restore it with a newer version")
     if not force and not is_empty(engine):
         raise BackupError("the database is not empty; restore into a new database, or add --force to replace it")
     _drop_everything(engine)  # 2. (empty of case data already, or --force)
