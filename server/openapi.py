@@ -375,7 +375,14 @@ def document() -> Schema:
         "security": [{"session": []}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "yorisoi_session"}},
+            "securitySchemes": {
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "yorisoi_session",
+                    "description": "Set by POST /api/session; named __Host-yorisoi when served over HTTPS",
+                }
+            },
             "schemas": {
                 "Error": ERROR,
                 "User": USER,
