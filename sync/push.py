@@ -21,10 +21,8 @@ back and answers 503, nothing advanced; the client retries the same batch.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select
@@ -81,27 +79,12 @@ def _duplicate(session: Session, device: Device, m: MutationIn, lang: str) -> di
     return result
 
 
-@contextlib.contextmanager
-def _savepoint(session: Session) -> Iterator[None]:
-    """A SAVEPOINT for one mutation. Audit events are queued on the session until COMMIT, and the
-    audit module drops the whole queue on any rollback — a SAVEPOINT's included — so the events
-    queued before this savepoint (by services in earlier mutations) are put back when it rolls back."""
-    key = getattr(audit, "_PENDING", None)
-    queued = list(session.info.get(key, [])) if key else []
-    try:
-        with session.begin_nested():
-            yield
-    except BaseException:
-        if key:
-            session.info[key] = queued
-        raise
-
-
 def _apply(ctx: MutationCtx, handler: Handler | None, m: MutationIn) -> Outcome | Rejected:
     if handler is None:
         return Rejected("unknown_mutation", "name")
     try:
-        with _savepoint(ctx.session):
+        # One SAVEPOINT per mutation: a rejected one leaves nothing behind (audit events included).
+        with ctx.session.begin_nested():
             return handler(ctx, m.args)
     except Rejected as exc:
         return exc

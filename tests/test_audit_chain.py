@@ -101,3 +101,18 @@ def test_audit_verify_command(
         s.execute(update(AuditEvent).values(detail="edited"))
     assert main(["audit-verify"]) == 1
     assert "broken" in capsys.readouterr().err
+
+
+def test_savepoint_rollback_drops_only_its_own_events(db_factory: sessionmaker[Session]) -> None:
+    with db_factory() as s, s.begin():
+        audit.record(s, None, "test.before")
+        with pytest.raises(RuntimeError), s.begin_nested():
+            audit.record(s, None, "test.inside_rolled_back")
+            raise RuntimeError("reject this mutation")
+        with s.begin_nested():
+            audit.record(s, None, "test.inside_released")
+        audit.record(s, None, "test.after")
+    with db_factory() as s:
+        actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
+    assert actions == ["test.before", "test.inside_released", "test.after"]
+    assert problems(db_factory) == []

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from server.db import utcnow
 from server.models import AuditEvent, sync_stamp
@@ -46,20 +46,25 @@ def record(
     detail: str = "",
     device_id: uuid.UUID | None = None,
 ) -> None:
-    """Queue an audit event; it is chained and written when the session's transaction commits."""
+    """Queue an audit event; it is chained and written when the session's transaction commits.
+    An event queued inside a SAVEPOINT that is rolled back is dropped with it; events queued before
+    that savepoint stay."""
     session.info.setdefault(_PENDING, []).append(
-        AuditEvent(
-            at=utcnow(),
-            actor_id=actor.user_id if actor else None,
-            actor_role=actor.role if actor else None,
-            device_id=device_id or (actor.device_id if actor else None),
-            action=action,
-            entity=entity,
-            entity_id=str(entity_id) if entity_id is not None else None,
-            case_id=case_id,
-            fields=sorted(fields),
-            outcome=outcome,
-            detail=detail[:200],
+        (
+            session.get_nested_transaction() or session.get_transaction(),
+            AuditEvent(
+                at=utcnow(),
+                actor_id=actor.user_id if actor else None,
+                actor_role=actor.role if actor else None,
+                device_id=device_id or (actor.device_id if actor else None),
+                action=action,
+                entity=entity,
+                entity_id=str(entity_id) if entity_id is not None else None,
+                case_id=case_id,
+                fields=sorted(fields),
+                outcome=outcome,
+                detail=detail[:200],
+            ),
         )
     )
 
@@ -91,7 +96,7 @@ def chain_hash(prev: str, row: AuditEvent) -> str:
 def _append_pending(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT being released; the root transaction appends
-    pending: list[AuditEvent] = session.info.pop(_PENDING, [])
+    pending = [row for _tx, row in session.info.pop(_PENDING, [])]
     if not pending:
         return
     # Lock order, to rule out deadlocks: the transaction's own rows, then the sync counter
@@ -111,9 +116,23 @@ def _append_pending(session: Session) -> None:
     session.flush()
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    """Drop the events queued in the rolled-back transaction or in savepoints inside it."""
+    queued: list[tuple[SessionTransaction | None, AuditEvent]] = session.info.get(_PENDING, [])
+
+    def inside(tx: SessionTransaction | None) -> bool:
+        while tx is not None:
+            if tx is previous_transaction:
+                return True
+            tx = tx.parent
+        return False
+
+    kept = [(tx, row) for tx, row in queued if not inside(tx)]
+    if kept:
+        session.info[_PENDING] = kept
+    else:
+        session.info.pop(_PENDING, None)
 
 
 @dataclass(frozen=True)
