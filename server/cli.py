@@ -290,6 +290,8 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         f"(backup schema {report.revision}, now at the newest) in {report.seconds:.1f} s"
     )
     print(f"new server epoch {report.epoch}: phones pull afresh and re-send what this backup lacks")
+    print(f"{report.sessions_ended} session(s) from the backup ended: everyone signs in again")
+    print("note: revoke again any device or account that was revoked or disabled after this backup was taken")
     for b in report.audit_breaks[:50]:
         print(f"audit chain broken at {b}", file=sys.stderr)
     if report.audit_breaks:

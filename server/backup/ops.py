@@ -10,7 +10,7 @@ Restore, into an empty database (or with `force`, one that is emptied first):
 3. the schema is upgraded to head;
 4. PostgreSQL identity sequences are set past the restored rows;
 5. the server gets a NEW epoch (sync/PROTOCOL.md §9): every phone pulls its scope afresh and
-   re-sends the mutations the restored server lacks;
+   re-sends the mutations the restored server lacks; every session of the backup ends;
 6. the audit chain is verified and the restore itself is audited.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
-from sqlalchemy import Column, MetaData, Table, func, insert, inspect, select, text, update
+from sqlalchemy import Column, MetaData, Table, delete, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from server import migrate
 from server.backup import fileformat
 from server.backup.crypto import BackupError
 from server.db import Base, utcnow
+from server.models import UserSession
 
 BATCH = 1000
 # Rows that `yorisoi migrate` creates by itself: a database holding only these is empty.
@@ -54,6 +55,7 @@ class RestoreReport:
     epoch: str
     audit_rows: int
     audit_breaks: list[str] = field(default_factory=list)
+    sessions_ended: int = 0
 
 
 def _revision(conn: Connection) -> str:
@@ -256,13 +258,18 @@ def restore(engine: Engine, path: Path, key: str, *, force: bool = False) -> Res
         breaks = [f"seq {b.seq}: {b.problem}" for b in audit.verify(session)]  # 6.
     with Session(engine) as session, session.begin():
         epoch = rotate_epoch(session)  # 5.
+        # Every session of the backup ends: a sign-out, a password change or a device revoked after
+        # the backup was taken would otherwise come back to life. Everyone signs in again.
+        ended = int(session.scalar(select(func.count()).select_from(UserSession)) or 0)
+        session.execute(delete(UserSession))
         audit.record(
             session,
             None,
             "backup.restore",
             outcome="ok" if not breaks else "failed",
-            detail=f"revision {revision}, backup of {str(header.get('created_at', ''))[:19]}",
+            detail=f"revision {revision}, backup of {str(header.get('created_at', ''))[:19]}, {ended} sessions ended",
         )
     with engine.begin() as conn:
         _reset_sequences(conn)  # 4. (after the restore's own audit row)
-    return RestoreReport(revision, counts, time.monotonic() - started, str(epoch), audit_rows, breaks)
+    counts["user_session"] = 0
+    return RestoreReport(revision, counts, time.monotonic() - started, str(epoch), audit_rows, breaks, ended)
