@@ -33,7 +33,10 @@ def python_audit() -> tuple[list[str], list[str], int]:
         "--vulnerability-service", "pypi",
         "--format", "json", "--progress-spinner", "off",
     ]  # fmt: skip
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)  # noqa: S603 - fixed argv
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)  # noqa: S603 - fixed argv
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return [], [f"pip-audit did not run: {type(exc).__name__}"], 0
     try:
         report = json.loads(run.stdout)
     except json.JSONDecodeError:
