@@ -23,6 +23,7 @@ from server.settings import Settings
 from server.views import admin_audit, api_docs, app_shell, errors, exports, home, office, reports, session
 from server.views import alerts as alert_pages
 from server.views import cases as case_pages
+from server.views import devices as device_views
 from server.views import push as push_api
 from server.views import sync as sync_api
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *sync_api.routes,
         *api_docs.routes,
         *admin_audit.routes,
+        *device_views.routes,
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(

@@ -38,6 +38,12 @@ class Settings:
     vapid_subject: str = ""
     alert_interval_minutes: int = 15
     default_language: str = "ja"
+    # The field app's lock (docs/threat-model.md, "Phone"): idle and background time before the data
+    # key leaves memory, and the days without a successful sync after which only an online sign-in
+    # unlocks the phone.
+    device_idle_lock_minutes: int = 5
+    device_background_lock_seconds: int = 60
+    device_offline_days: int = 7
     # Passphrase that encrypts `yorisoi backup` files (AES-256-GCM, key from scrypt); empty: plain.
     backup_key: str = field(default="", repr=False)
     # Test-only: a crash point for the sync fault tests ("push_before_commit": the server kills
@@ -81,6 +87,9 @@ class Settings:
             vapid_subject=e.get("YORISOI_VAPID_SUBJECT", ""),
             alert_interval_minutes=int(e.get("YORISOI_ALERT_INTERVAL_MINUTES", 15)),
             default_language=e.get("YORISOI_LANGUAGE", "ja"),
+            device_idle_lock_minutes=int(e.get("YORISOI_DEVICE_IDLE_LOCK_MINUTES", 5)),
+            device_background_lock_seconds=int(e.get("YORISOI_DEVICE_BACKGROUND_LOCK_SECONDS", 60)),
+            device_offline_days=int(e.get("YORISOI_DEVICE_OFFLINE_DAYS", 7)),
             backup_key=e.get("YORISOI_BACKUP_KEY", ""),
             fault_inject=e.get("YORISOI_FAULT_INJECT", ""),
         )

@@ -27,7 +27,7 @@ from server.errors import ApiError, error_response
 from server.models import User
 from server.permissions import Actor, Permission
 from server.security.access_log import logged_path
-from server.services import audit, auth
+from server.services import audit, auth, devices
 from server.settings import Settings
 
 log = logging.getLogger("yorisoi.views")
@@ -148,6 +148,12 @@ def route(
                     if resolved is not None:
                         ctx.user, ctx.actor = resolved
                     ctx.lang = lang = _language(request, ctx.user, settings)
+                    # A revoked installation is told to wipe itself, signed in or not (services/devices).
+                    revoked = devices.revoked_device(db, request.headers.get(devices.HEADER))
+                    if revoked is not None:
+                        signal_actor = ctx.actor
+                        ctx.on_failure.append(lambda s: devices.record_wipe_signal(s, signal_actor, revoked))
+                        raise devices.revoked_error()
                     if permission is not Permission.PUBLIC:
                         if ctx.actor is None:
                             raise ApiError(401, "unauthenticated")

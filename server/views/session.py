@@ -11,7 +11,7 @@ from starlette.routing import Route
 from server.errors import ApiError
 from server.models import User
 from server.permissions import Permission
-from server.services import auth
+from server.services import auth, devices
 from server.views.base import Ctx, client_address, json_response, render, route, session_cookie_name
 
 
@@ -72,6 +72,10 @@ def create_session(ctx: Ctx) -> Response:
             device_id = uuid.UUID(str(data["device_id"]))
         except ValueError as exc:
             raise ApiError(422, "invalid_request", field="device_id") from exc
+    if device_id is not None and devices.revoked_device(ctx.db, str(device_id)) is not None:
+        revoked = device_id  # a revoked installation gets no new session: it is told to wipe itself
+        ctx.on_failure.append(lambda s: devices.record_wipe_signal(s, None, revoked))
+        raise devices.revoked_error()
     signed = _sign_in(ctx, username, password, code, device_id)
     return json_response({"user": user_json(signed.user)})
 
