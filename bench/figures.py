@@ -7,6 +7,7 @@ network; `measure.ServerClock` counts only the time inside the application.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import uuid
 from collections.abc import Callable
@@ -70,8 +71,9 @@ def _scope_statements(case_ids: list[uuid.UUID]) -> list[Any]:
     ]
 
 
-def _initial_sync(b: Bench) -> tuple[int, int, int]:
-    """A new installation pulls the worker's whole scope; (bytes, changes, pages)."""
+def _initial_sync(b: Bench, gzipped: list[int] | None = None) -> tuple[int, int, int]:
+    """A new installation pulls the worker's whole scope; (bytes, changes, pages). The app sends
+    JSON uncompressed; `gzipped` collects what each page would be behind a compressing proxy."""
     client_id, cursor, size, changes, pages = str(uuid.uuid4()), "", 0, 0, 0
     while True:
         params = {"client_id": client_id, **({"cursor": cursor} if cursor else {})}
@@ -79,6 +81,8 @@ def _initial_sync(b: Bench) -> tuple[int, int, int]:
         if r.status_code != 200:
             raise RuntimeError(f"pull answered {r.status_code}")
         answer = r.json()
+        if gzipped is not None:
+            gzipped.append(len(gzip.compress(r.content, compresslevel=6)))
         size, changes, pages = size + len(r.content), changes + len(answer["changes"]), pages + 1
         cursor = answer["cursor"]
         if not answer["has_more"]:
@@ -96,12 +100,14 @@ def pull_figures(b: Bench) -> list[Figure]:
         return b.clock.ms
 
     value = median_of(timed, b.runs)
-    size, changes, pages = _initial_sync(b)
+    gzipped: list[int] = []
+    size, changes, pages = _initial_sync(b, gzipped)
     (_, _, _), mem = peak_mib(lambda: _initial_sync(b))
     print(f"  initial pull: {len(b.pop.worker_case_ids)} cases, {changes} changes in {pages} pages")
     figures = [
         Figure.against(b.name("pull_initial"), value, "ms", 1000, floor_ms, 2),
         Figure.against(b.name("pull_initial_bytes"), size / 1024, "KiB", None, floor_bytes / 1024),
+        Figure.against(b.name("pull_initial_gzip_bytes"), sum(gzipped) / 1024, "KiB", None, None),
         Figure.against(b.name("pull_initial_peak_memory"), mem, "MiB", None, None),
     ]
     return figures + _empty_pull(b)

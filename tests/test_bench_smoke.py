@@ -13,6 +13,7 @@ KEYS = {"name", "value", "unit", "target", "floor", "ratio", "ratio_target"}
 NAMES = {
     "pull_initial_sqlite",
     "pull_initial_bytes_sqlite",
+    "pull_initial_gzip_bytes_sqlite",
     "pull_initial_peak_memory_sqlite",
     "pull_empty_sqlite",
     "pull_empty_bytes_sqlite",
