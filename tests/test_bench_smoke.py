@@ -18,6 +18,7 @@ NAMES = {
     "pull_empty_sqlite",
     "pull_empty_bytes_sqlite",
     "push_500_sqlite",
+    "stall_eval_first_sqlite",
     "stall_eval_sqlite",
     "stall_eval_peak_memory_sqlite",
     "timeline_page_sqlite",
