@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -77,6 +78,10 @@ def machine() -> dict[str, Any]:
             "platform": platform.platform(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
 
 
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Yorisoi's benchmarks")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply cases, contacts and milestones")
@@ -85,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=0, help="repetitions per figure (default 5, quick 1)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results JSON")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)  # a stopped run still drops its PostgreSQL database
     size = QUICK if args.quick else Size.of(args.scale)
     runs = args.runs or (1 if args.quick else 5)
     kinds = ("sqlite", "postgres") if args.db == "both" else (args.db,)
