@@ -90,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=0, help="repetitions per figure (default 5, quick 1)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results JSON")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop)  # a stopped run still drops its PostgreSQL database
     size = QUICK if args.quick else Size.of(args.scale)
     runs = args.runs or (1 if args.quick else 5)
     kinds = ("sqlite", "postgres") if args.db == "both" else (args.db,)
@@ -109,4 +108,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _stop)  # a stopped run still drops its PostgreSQL database
     sys.exit(main())
