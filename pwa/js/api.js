@@ -21,6 +21,19 @@ export class ApiFailure extends Error {
   }
 }
 
+/** This installation's id, named in every request (`X-Yorisoi-Device`): see js/device.js. */
+let deviceId = /** @type {string | null} */ (null);
+
+/** @param {string | null} id */
+export function setDeviceId(id) {
+  deviceId = id;
+}
+
+/** Called once per answer `device_revoked` (a revoked phone wipes itself, whatever it was doing). */
+export const revoked = {
+  /** @type {() => Promise<void>} */ handler: async () => {},
+};
+
 /**
  * @param {"GET" | "POST" | "DELETE"} method
  * @param {string} path
@@ -35,7 +48,11 @@ export async function api(method, path, body, opts = {}) {
   try {
     res = await fetch(path, {
       method,
-      headers: body === undefined ? { Accept: "application/json" } : { "Content-Type": "application/json", Accept: "application/json" },
+      headers: {
+        Accept: "application/json",
+        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+        ...(deviceId ? { "X-Yorisoi-Device": deviceId } : {}),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "same-origin",
       cache: "no-store",
@@ -55,7 +72,9 @@ export async function api(method, path, body, opts = {}) {
     }
   }
   if (!res.ok) {
-    throw new ApiFailure("http", res.status, data?.error?.code || `http_${res.status}`, data);
+    const code = data?.error?.code || `http_${res.status}`;
+    if (res.status === 401 && code === "device_revoked") await revoked.handler();
+    throw new ApiFailure("http", res.status, code, data);
   }
   return data;
 }

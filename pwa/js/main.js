@@ -1,21 +1,27 @@
 // @ts-check
-/** The field app: the frame (status bar, menu, update banner), the router, sign-in and sign-out. */
+/**
+ * The field app: the frame (status bar, menu, update banner), the router, and the screens of a
+ * closed app (sign-in, PIN, lock: js/access.js decides which). Nothing personal is drawn unless the
+ * data key is in memory (js/keys.js); locking redraws everything without it.
+ */
 
 import { h, add, replace } from "./dom.js";
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
 import * as store from "./store.js";
+import * as keys from "./keys.js";
+import * as access from "./access.js";
+import * as lockscreens from "./lockscreens.js";
 import * as records from "./records.js";
 import * as sync from "./sync.js";
 import * as worker from "./worker.js";
 import * as screens from "./screens.js";
 import * as forms from "./forms.js";
-import { api } from "./api.js";
 
 const root = /** @type {HTMLElement} */ (document.getElementById("root"));
 /** @type {Record<string, HTMLElement>} */
 const ui = {};
-/** Why the sign-in screen is shown (session ended, device wiped, signed out). */
+/** Why the sign-in screen is shown while the app is open (the session ended). */
 let signInReason = /** @type {string | null} */ (null);
 let needsSignIn = false;
 /** @type {boolean | null} */
@@ -105,10 +111,21 @@ async function route() {
   const main = ui.main;
   main.replaceChildren();
   const user = records.state.user;
-  ui.nav.hidden = !user;
-  if (!user || path === "/signin") {
+  ui.nav.hidden = !user || !keys.held() || keys.pinPending();
+  if (!keys.held()) {
+    // Closed: the key is not in memory, so there is nothing to show but the way in.
+    currentScreen = "closed";
+    if (access.gate.screen === "lock") {
+      lockscreens.lockScreen(main, { reason: access.gate.reason, unlock: access.unlock, forgot: access.forgot });
+    } else {
+      screens.signIn(main, { signedIn: access.signedIn, before: access.beforeSignIn }, access.gate.reason);
+    }
+  } else if (keys.pinPending()) {
+    currentScreen = "pin";
+    lockscreens.pinSetup(main, { recovered: access.gate.recovering, done: access.pinSet });
+  } else if (!user || path === "/signin") {
     currentScreen = "signin";
-    screens.signIn(main, signedIn, signInReason);
+    screens.signIn(main, { signedIn: access.signedIn, before: access.beforeSignIn }, signInReason);
   } else if (path === "/") {
     currentScreen = "caseload";
     screens.caseload(main);
@@ -121,7 +138,7 @@ async function route() {
     });
   } else if (path === "/settings") {
     currentScreen = "settings";
-    screens.settings(main, { persisted, signOut });
+    screens.settings(main, { persisted, signOut, lock: () => access.lockNow("manual") });
   } else {
     const m = CASE_ROUTE.exec(path);
     const kase = m ? records.caseById(m[1]) : null;
@@ -196,66 +213,37 @@ window.addEventListener("yorisoi:language", async () => {
   await route();
 });
 
-// ---- signing in and out ----
+// ---- the app opens, signing out ----
 
-/** @param {any} user */
-async function signedIn(user) {
-  const owner = await store.get("meta", "owner");
-  if (owner && owner.id !== user.id) {
-    if ((await store.outboxCount()) > 0) {
-      // The unsent records belong to the previous user and can only be sent under their name.
-      await api("DELETE", "/api/session").catch(() => undefined);
-      signInReason = t("pwa.other_user_unsent", { name: owner.display_name || owner.username });
-      await route();
-      return;
-    }
-    await store.clear(["records", "attention", "drafts", "meta", "sent"]);
-    await store.setPlain({ cursor: "", last_sync_at: null });
-  }
-  i18n.adoptUserPreferences(user);
-  await i18n.load();
-  await store.write([
-    { store: "meta", key: "session", value: { user } },
-    { store: "meta", key: "owner", value: { id: user.id, username: user.username, display_name: user.display_name } },
-  ]);
+/**
+ * The key is in memory (a PIN, an online sign-in, a new PIN): read the records and show them.
+ * @param {boolean} fresh  after a sign-in: start at the caseload (an unlock returns where it was)
+ */
+async function opened(fresh) {
   needsSignIn = false;
   signInReason = null;
   await records.reload();
   await requestPersistence();
   frame();
-  navigate("#/");
+  if (fresh || location.hash === "#/signin") navigate("#/");
+  else await route();
   await runSync();
+}
+
+/** Redraw from scratch (locked, wiped, signed out): the frame too, so nothing shown survives. */
+async function show() {
+  forms.editing.current = null;
+  document.querySelectorAll("dialog").forEach((d) => d.remove());
+  frame();
+  await route();
 }
 
 async function signOut() {
   if (navigator.onLine && (await store.outboxCount()) > 0 && !needsSignIn) await sync.syncNow();
   const count = await store.outboxCount();
   if (count > 0 && !(await screens.confirmSignOut(count))) return;
-  await api("DELETE", "/api/session").catch(() => undefined);
-  if (count > 0) {
-    // Case data leaves the phone; the unsent records stay, to be sent at this user's next sign-in.
-    await store.clear(["records", "attention", "drafts"]);
-    await store.write([{ store: "meta", key: "session", remove: true }]);
-    await store.setPlain({ cursor: "" });
-  } else {
-    // Nothing unsent: the phone forgets everything, and the next sign-in is a new installation.
-    await store.destroy();
-  }
-  signInReason = count > 0 ? t("pwa.signed_out_kept", { count }) : t("pwa.signed_out");
-  await records.reload();
-  navigate("#/signin");
-}
-
-/** The server says this device was revoked: destroy everything on it (remote wipe). */
-async function wipe() {
-  await store.destroy();
-  if ("caches" in window) for (const key of await caches.keys()) await caches.delete(key);
-  records.state.user = null;
-  records.state.records = new Map();
-  records.state.outbox = [];
-  records.state.attention = [];
-  signInReason = t("error.device_revoked");
-  navigate("#/signin");
+  await access.signOut(count);
+  if (location.hash !== "#/signin") location.hash = "#/signin";
 }
 
 async function requestPersistence() {
@@ -274,10 +262,8 @@ async function requestPersistence() {
 async function boot() {
   await i18n.load();
   await records.loadVocab();
-  await store.deviceId();
-  await records.reload();
+  await access.start({ show, opened, beforeLock: async () => forms.editing.current?.flush() });
   await sync.loadStatus();
-  sync.hooks.revoked = wipe;
   sync.hooks.signedOut = () => {
     needsSignIn = true;
     signInReason = t("pwa.session_expired");
@@ -285,7 +271,8 @@ async function boot() {
   };
   sync.onStatus(showStatus);
   records.onChange(() => {
-    sync.status.pendingCount = records.state.outbox.length;
+    // While closed the outbox is not read (it is sealed); its count is kept as it was.
+    if (keys.held()) sync.status.pendingCount = records.state.outbox.length;
     showStatus();
     refresh();
   });
@@ -295,10 +282,6 @@ async function boot() {
   await route();
   void worker.register(() => showUpdateBanner());
   sync.startAutoSync();
-  if (records.state.user) {
-    await requestPersistence();
-    if (navigator.onLine) void runSync();
-  }
 }
 
 boot().catch((err) => {

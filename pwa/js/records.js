@@ -54,6 +54,15 @@ export async function reload() {
   changed();
 }
 
+/** The app locked or was wiped: nothing it showed stays in memory. */
+export function forget() {
+  state.user = null;
+  state.records = new Map();
+  state.outbox = [];
+  state.attention = [];
+  changed();
+}
+
 export async function loadVocab() {
   const res = await fetch("/app/vocab.json");
   state.vocab = await res.json();

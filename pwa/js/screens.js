@@ -5,7 +5,7 @@ import { h, add } from "./dom.js";
 import { t, formatDate, formatDateTime, today, daysBetween, language, setLanguage, eraDates, setEraDates } from "./i18n.js";
 import * as records from "./records.js";
 import { api, ApiFailure } from "./api.js";
-import * as store from "./store.js";
+import * as device from "./device.js";
 import { field } from "./dom.js";
 
 /** iPhone or iPad (iPadOS reports itself as a Mac with touch). */
@@ -35,10 +35,11 @@ function languageSwitch() {
 
 /**
  * @param {HTMLElement} main
- * @param {(user: any) => Promise<void>} signedIn
+ * @param {{signedIn: (user: any) => Promise<void>, before: (username: string) => Promise<string | null>}} flow
+ *   `before` runs ahead of the request (another user here needs a new installation) and may refuse
  * @param {string | null} reason  why the worker sees this screen (session ended, wiped …)
  */
-export function signIn(main, signedIn, reason) {
+export function signIn(main, flow, reason) {
   const error = h("p", { class: "error", role: "alert" });
   const totp = field(t("auth.totp"), h("input", { name: "totp", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}" }), t("auth.totp_hint"));
   totp.hidden = true;
@@ -58,22 +59,19 @@ export function signIn(main, signedIn, reason) {
     error.textContent = "";
     try {
       // The phone belongs to one user at a time (its id is that user's device on the server).
-      const owner = await store.get("meta", "owner");
-      if (owner && owner.username !== String(data.get("username"))) {
-        if ((await store.outboxCount()) > 0) {
-          error.textContent = t("pwa.other_user_unsent", { name: owner.display_name || owner.username });
-          return;
-        }
-        await store.destroy();
+      const refused = await flow.before(String(data.get("username")));
+      if (refused) {
+        error.textContent = refused;
+        return;
       }
       const body = {
         username: String(data.get("username")),
         password: String(data.get("password")),
-        device_id: await store.deviceId(),
+        device_id: await device.id(),
         ...(totp.hidden ? {} : { totp: String(data.get("totp") || "") }),
       };
       const answer = await api("POST", "/api/session", body);
-      await signedIn(answer.user);
+      await flow.signedIn(answer.user);
     } catch (err) {
       const f = err instanceof ApiFailure ? err : new ApiFailure("network", 0, "network");
       if (f.code === "totp_required" || f.code === "totp_invalid") {
@@ -219,7 +217,7 @@ export function casePage(main, c) {
 
 /**
  * @param {HTMLElement} main
- * @param {{persisted: boolean | null, signOut: () => Promise<void>}} opts
+ * @param {{persisted: boolean | null, signOut: () => Promise<void>, lock: () => Promise<void>}} opts
  */
 export function settings(main, opts) {
   const era = h("input", { type: "checkbox", id: "era", checked: eraDates(), onchange: (/** @type {Event} */ e) => setEraDates(/** @type {HTMLInputElement} */ (e.target).checked) });
@@ -234,7 +232,9 @@ export function settings(main, opts) {
     h("section", { class: "card" }, h("h2", null, t("pwa.storage_title")),
       h("p", null, opts.persisted === true ? t("pwa.storage_persisted") : opts.persisted === false ? t("pwa.storage_not_persisted") : t("pwa.storage_unknown"))),
     isIos() ? h("section", { class: "card" }, h("h2", null, t("pwa.ios_install_title")), h("p", null, isStandalone() ? t("pwa.ios_installed") : t("pwa.ios_install_steps")), h("p", null, t("pwa.ios_install_why"))) : null,
-    h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", onclick: () => opts.signOut() }, t("auth.sign_out"))),
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "secondary", onclick: () => opts.lock() }, t("pwa.lock_now")),
+      h("button", { type: "button", class: "secondary", onclick: () => opts.signOut() }, t("auth.sign_out"))),
   );
 }
 

@@ -5,8 +5,8 @@
  * Threat and design (see also issue "data on the phone"): a lost phone must not expose personal
  * data, and a dying battery must not lose a visit. So
  *   - every value that can hold personal data goes through `codec.seal` before it is written and
- *     `codec.open` after it is read. Today the codec is the identity; the device-security work swaps
- *     in AES-GCM under a data key without touching any caller (`setCodec`);
+ *     `codec.open` after it is read: AES-GCM under the data key (js/keys.js installs it with
+ *     `setCodec`; before that, sealing and opening refuse);
  *   - sealing happens *before* a transaction opens and opening *after* it completes: an IndexedDB
  *     transaction auto-commits as soon as it has no pending request, so it must never wait on
  *     crypto or network (the `idb` README's rule);
@@ -15,8 +15,12 @@
  *   - a change and the mutation that carries it to the server are written in one transaction, so
  *     after 「保存しました」 both are on disk or neither is.
  *
+ * The codec is installed by js/keys.js: AES-GCM under the data key, which exists only while the
+ * app is unlocked (sealing or opening while locked fails).
+ *
  * Stores:
- *   device    plain bookkeeping, never personal: device id, next mutation id, sync cursor, times
+ *   device    plain bookkeeping, never personal: device id, next mutation id, sync cursor, times,
+ *             the wrapped data key (`keyring`), the lock policy, the owner's id and hint
  *   meta      sealed: the signed-in user
  *   records   sealed: server state by "<entity>:<id>" (case, contact, milestone, user, …)
  *   outbox    {mid, body: sealed mutation}, keyed by a random id; mids count 1, 2, 3… per device
@@ -33,16 +37,20 @@ const SEALED = new Set(["meta", "records", "attention", "drafts"]);
 
 /** @typedef {{seal(value: unknown): Promise<unknown>, open(stored: unknown): Promise<any>}} Codec */
 
-/** @type {Codec} */
-const identity = {
-  seal: async (value) => value,
-  open: async (stored) => stored,
+/** Until js/keys.js installs AES-GCM, nothing personal can be written or read at all. */
+const refusing = {
+  seal: async () => {
+    throw new Error("no codec");
+  },
+  open: async () => {
+    throw new Error("no codec");
+  },
 };
 
 /** @type {Codec} */
-let codec = identity;
+let codec = refusing;
 
-/** Install the codec every sealed value passes through (AES-GCM once device security lands). */
+/** Install the codec every sealed value passes through (js/keys.js: AES-GCM under the data key). */
 export function setCodec(/** @type {Codec} */ c) {
   codec = c;
 }
@@ -66,6 +74,10 @@ export function openDb() {
       // Another tab deleting or upgrading the database: let it, and reopen next time.
       db.onversionchange = () => {
         db.close();
+        opening = null;
+      };
+      // Closed under us (Clear-Site-Data on a revoked device, the browser clearing storage).
+      db.onclose = () => {
         opening = null;
       };
       resolve(db);

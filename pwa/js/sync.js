@@ -13,6 +13,7 @@
  */
 
 import * as store from "./store.js";
+import * as keys from "./keys.js";
 import { api, ApiFailure } from "./api.js";
 import { applyMutation, reload, state } from "./records.js";
 
@@ -39,9 +40,8 @@ function announce() {
   for (const fn of listeners) fn();
 }
 
-/** Called when the server says this device was revoked, or the session has ended. */
+/** Called when the session has ended (a revoked device is wiped by js/api.js, whatever asked). */
 export const hooks = {
-  /** @type {() => Promise<void>} */ revoked: async () => {},
   /** @type {() => void} */ signedOut: () => {},
 };
 
@@ -57,6 +57,9 @@ let current = null;
 /** Run one sync now (or join the one running). Resolves true when it fully succeeded. */
 export function syncNow() {
   if (current) return current;
+  // Locked: nothing can be sealed or opened, so nothing is sent or stored until the PIN (or an
+  // online sign-in) brings the key back.
+  if (!keys.held()) return Promise.resolve(false);
   status.running = true;
   announce();
   const run = async () => {
@@ -71,21 +74,23 @@ export function syncNow() {
     })
     .catch(async (/** @type {unknown} */ err) => {
       const f = err instanceof ApiFailure ? err : new ApiFailure("network", 0, "client_error");
-      if (f.status === 401 && f.code === "device_revoked") {
-        await hooks.revoked();
-      } else if (f.status === 401) {
-        hooks.signedOut();
-      }
+      if (f.status === 401 && f.code !== "device_revoked") hooks.signedOut();
       status.error = { kind: f.kind, code: f.code, status: f.status };
       return false;
     })
     .finally(async () => {
       current = null;
       status.running = false;
-      status.pendingCount = await store.outboxCount().catch(() => status.pendingCount);
+      // Not after a lock or a wipe: the count is the app's to reset, and a wiped phone stays empty.
+      if (keys.held()) status.pendingCount = await store.outboxCount().catch(() => status.pendingCount);
       announce();
     });
   return current;
+}
+
+/** The running sync, if any, to wait for (locking lets it finish rather than cut it off). */
+export function running() {
+  return current || Promise.resolve(true);
 }
 
 async function once() {
@@ -208,12 +213,36 @@ async function applyChanges(changes, cursor) {
       ops.push({ store: "records", key, value: c.data });
     }
   }
-  // A case that left the worker's scope takes its contacts and milestones with it.
-  for (const [key, value] of state.records) {
-    if (value && removedCases.has(String(value.case_id))) ops.push({ store: "records", key, remove: true });
-  }
+  ops.push(...purge(removedCases));
   ops.push({ store: "device", key: "cursor", plain: cursor });
   await store.write(ops);
+}
+
+/**
+ * A case that left the worker's scope takes everything of it off the phone: its records (contacts,
+ * milestones, consents, alerts, conflicts: anything with its `case_id`), the drafts of its forms,
+ * and the content of answered problems about it (what happened stays visible, without the values).
+ * The worker's own unsent mutations stay: they are the worker's, and the server decides on them.
+ * @param {Set<string>} caseIds
+ * @returns {store.Op[]}
+ */
+function purge(caseIds) {
+  /** @type {store.Op[]} */
+  const ops = [];
+  if (!caseIds.size) return ops;
+  for (const [key, value] of state.records) {
+    if (value && caseIds.has(String(value.case_id))) ops.push({ store: "records", key, remove: true });
+  }
+  for (const id of caseIds) {
+    ops.push({ store: "drafts", key: `contact:${id}`, remove: true }, { store: "drafts", key: `next:${id}`, remove: true });
+  }
+  for (const item of state.attention) {
+    const v = item.value;
+    if (!caseIds.has(String(v.mutation.case_id))) continue;
+    const bare = { name: v.mutation.name, case_id: v.mutation.case_id, ref: v.mutation.ref, args: {}, client_time: v.mutation.client_time };
+    ops.push({ store: "attention", key: item.key, value: { mutation: bare, mid: v.mid, status: v.status, error: v.error, conflicts: [], at: v.at } });
+  }
+  return ops;
 }
 
 /** A reset: the scope as the server has it now replaces everything pulled before. @param {Map<string, any>} fresh @param {string} cursor */
@@ -221,6 +250,8 @@ async function replaceAll(fresh, cursor) {
   /** @type {store.Op[]} */
   const ops = [];
   for (const key of state.records.keys()) if (!fresh.has(key)) ops.push({ store: "records", key, remove: true });
+  const gone = new Set([...state.records.keys()].filter((k) => k.startsWith("case:") && !fresh.has(k)).map((k) => k.slice(5)));
+  ops.push(...purge(gone).filter((op) => op.store !== "records"));
   for (const [key, value] of fresh) ops.push({ store: "records", key, value });
   ops.push({ store: "device", key: "cursor", plain: cursor });
   await store.write(ops);

@@ -11,12 +11,16 @@
 /** @type {ServiceWorkerRegistration | null} */
 let registration = null;
 let agreed = false;
+let listening = false;
+/** @type {(waiting: ServiceWorker) => void} */
+let notify = () => {};
 
 /**
  * @param {(waiting: ServiceWorker) => void} onWaiting  a new version is ready and waiting
  */
 export async function register(onWaiting) {
   if (!("serviceWorker" in navigator)) return null;
+  notify = onWaiting;
   try {
     registration = await navigator.serviceWorker.register("/app/service-worker.js", { scope: "/app/", updateViaCache: "none" });
   } catch {
@@ -24,7 +28,7 @@ export async function register(onWaiting) {
   }
   const reg = registration;
   const check = () => {
-    if (reg.waiting && navigator.serviceWorker.controller) onWaiting(reg.waiting);
+    if (reg.waiting && navigator.serviceWorker.controller) notify(reg.waiting);
   };
   check();
   reg.addEventListener("updatefound", () => {
@@ -33,14 +37,28 @@ export async function register(onWaiting) {
       if (incoming.state === "installed") check();
     });
   });
-  navigator.serviceWorker.addEventListener("controllerchange", () => {
-    // Reload only when the worker agreed; a first install taking control needs no reload.
-    if (agreed) {
-      agreed = false;
-      location.reload();
-    }
-  });
+  if (!listening) {
+    listening = true;
+    navigator.serviceWorker.addEventListener("controllerchange", () => {
+      // Reload only when the worker agreed; a first install taking control needs no reload.
+      if (agreed) {
+        agreed = false;
+        location.reload();
+      }
+    });
+  }
   return reg;
+}
+
+/** After a sign-out or a wipe unregistered the worker and emptied its cache: install it again. */
+export async function ensureRegistered() {
+  if (!("serviceWorker" in navigator)) return;
+  try {
+    if (await navigator.serviceWorker.getRegistration("/app/")) return;
+  } catch {
+    return;
+  }
+  await register(notify);
 }
 
 /** Look for a new version now (also done by the browser on navigation). */

@@ -10,13 +10,35 @@ from playwright.sync_api import Page, expect
 from tests.factories import PASSWORD
 
 
-def sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
-    page.goto("/app/")
+PIN = "246802"
+
+
+def sign_in(page: Page, username: str, password: str = PASSWORD, pin: str = PIN, goto: bool = True) -> None:
+    """Sign in online; set the PIN when the app asks for one (first sign-in, or a recovery)."""
+    if goto:
+        page.goto("/app/")
     page.get_by_label("ユーザー名").fill(username)
     page.get_by_label("パスワード").fill(password)
     page.get_by_role("button", name="ログイン").click()
+    expect(page.get_by_role("heading", name=re.compile("^(担当ケース|PINを設定してください)$"))).to_be_visible()
+    if page.get_by_role("button", name="設定", exact=True).is_visible():
+        set_pin(page, pin)
     expect(page.get_by_role("heading", name="担当ケース")).to_be_visible()
     wait_until_offline_ready(page)
+
+
+def set_pin(page: Page, pin: str = PIN) -> None:
+    page.get_by_label("PIN", exact=True).fill(pin)
+    page.get_by_label("PIN（確認）", exact=True).fill(pin)
+    page.get_by_role("button", name="設定", exact=True).click()
+
+
+def unlock(page: Page, pin: str = PIN) -> None:
+    """The lock screen: 「PIN」 and 「解除」; the app opens where it was."""
+    expect(page.get_by_role("heading", name="ロック中")).to_be_visible()
+    page.get_by_label("PIN", exact=True).fill(pin)
+    page.get_by_role("button", name="解除", exact=True).click()
+    expect(page.get_by_role("heading", name="ロック中")).to_have_count(0)
 
 
 def wait_until_offline_ready(page: Page) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.models import Case, Contact, MilestoneEvent, Person, SyncMutation
-from tests.browser.helpers import expect_unsent, open_case, record_contact, sign_in, wait_synced
+from tests.browser.helpers import expect_unsent, open_case, record_contact, sign_in, unlock, wait_synced
 from tests.factories import Factory
 
 pytestmark = pytest.mark.browser
@@ -27,6 +27,7 @@ def test_sign_in_then_offline_reload_still_works(factory: Factory, phones) -> No
     expect(page.get_by_role("link", name=re.compile("山田 太郎"))).to_be_visible()
     phone.context.set_offline(True)
     page.reload()
+    unlock(page)  # a reload drops the key from memory
     expect(page.get_by_role("heading", name="担当ケース")).to_be_visible()
     expect(page.get_by_role("link", name=re.compile("山田 太郎"))).to_be_visible()
     open_case(page, "山田 太郎")
@@ -60,6 +61,7 @@ def test_a_day_offline_survives_a_restart_and_reaches_the_server_exactly_once(
     # In the stairwell: no signal.
     phone.context.set_offline(True)
     page.reload()
+    unlock(page)
     open_case(page, "山田 太郎")
     record_contact(page, outcome="不在（応答なし）")
     record_contact(page, outcome="手紙・メモを投函／手渡し", method="手紙・メモ", next_due="2030-04-10")
@@ -74,6 +76,7 @@ def test_a_day_offline_survives_a_restart_and_reaches_the_server_exactly_once(
     phone.close()
     page = phone.open(offline=True)
     page.goto("/app/")
+    unlock(page)  # the key left memory with the app: the PIN brings it back
     expect(page.get_by_role("heading", name="担当ケース")).to_be_visible()
     expect_unsent(page, 4)
     expect(page.get_by_role("link", name=re.compile("佐藤 花子"))).to_contain_text("未送信")

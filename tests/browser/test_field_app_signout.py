@@ -39,7 +39,7 @@ def test_signing_out_warns_about_unsent_records_and_keeps_them(
     page.get_by_role("button", name="ログアウト").click()
     page.get_by_role("dialog").get_by_role("button", name="記録を端末に残してログアウト").click()
     expect(page.get_by_role("button", name="ログイン")).to_be_visible()
-    expect(page.get_by_text("未送信の記録 1件はこの端末に残っており")).to_be_visible()
+    expect(page.get_by_text("未送信の記録 1件は暗号化したまま残っており")).to_be_visible()
     expect_unsent(page, 1)
     # The case data left the phone with the sign-out; the unsent record did not.
     assert page.evaluate("() => new Promise(r => { const q = indexedDB.open('yorisoi'); q.onsuccess = () => "

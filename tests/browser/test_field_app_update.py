@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from server.views.app_shell import load_shell
 from tests.browser.conftest import LiveServer
-from tests.browser.helpers import sign_in
+from tests.browser.helpers import sign_in, unlock
 from tests.factories import Factory
 
 pytestmark = pytest.mark.browser
@@ -66,6 +66,7 @@ def test_an_update_while_a_form_is_half_filled_loses_nothing(
     # The worker agrees mid-form: the app reloads on the new version and the form comes back.
     page.get_by_role("button", name="更新する").click()
     _wait_for(page, "() => window.__sameDocument !== true && document.readyState === 'complete'")
+    unlock(page)  # the reload dropped the key; the PIN brings back the app where it was
     expect(page.get_by_text("入力途中の内容を復元しました。")).to_be_visible()
     expect(page.get_by_label("氏", exact=True)).to_have_value("佐藤")
     expect(page.get_by_label("名", exact=True)).to_have_value("花子")
