@@ -75,6 +75,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     return {"cpus": os.cpu_count(), "memory": mem, "python": platform.python_version(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "platform": platform.platform(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
 
 
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind in kinds:
         found, info = run_on(kind, size, runs)
         all_figures.extend(found)
+        info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]  # other work on the machine skews
         meta["databases"][kind] = info
     document = {"figures": [f.as_dict() for f in all_figures], "meta": meta}
     args.out.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
