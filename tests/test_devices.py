@@ -109,7 +109,8 @@ def test_revoking_ends_sessions_push_and_key_and_the_next_contact_is_told_to_wip
     assert count(db_factory, UserSession, UserSession.device_id == kept.device_id) == 1
     assert count(db_factory, PushSubscription, PushSubscription.device_id == lost.device_id) == 0
     assert count(db_factory, PushSubscription, PushSubscription.device_id == kept.device_id) == 1
-    assert count(db_factory, AuditEvent, AuditEvent.action == "device.revoke", AuditEvent.device_id == lost.device_id) == 1
+    revoked = (AuditEvent.action == "device.revoke", AuditEvent.device_id == lost.device_id)
+    assert count(db_factory, AuditEvent, *revoked) == 1
 
     # Its next contact, whatever it is: no session any more, yet it is told to wipe.
     for r in (

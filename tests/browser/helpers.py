@@ -9,7 +9,6 @@ from playwright.sync_api import Page, expect
 
 from tests.factories import PASSWORD
 
-
 PIN = "246802"
 
 
