@@ -37,7 +37,11 @@ from server.settings import Settings
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
-def run_on(kind: str, size: Size, runs: int) -> tuple[list[Figure], dict[str, Any]]:
+STEPS = {"pull": figures.pull_figures, "pages": figures.page_figures, "stall": figures.stall_figures,
+         "push": figures.push_figures}  # fmt: skip
+
+
+def run_on(kind: str, size: Size, runs: int, only: list[str]) -> tuple[list[Figure], dict[str, Any]]:
     """Every figure on one kind of database (a throw-away one)."""
     with temporary_url(kind) as url, tempfile.TemporaryDirectory(prefix="yorisoi-bench-data-") as data:
         engine = make_engine(url)
@@ -55,7 +59,7 @@ def run_on(kind: str, size: Size, runs: int) -> tuple[list[Figure], dict[str, An
                 figures.sign_in(supervisor, pop, pop.supervisor)
                 b = figures.Bench(engine, pop, clock, worker, supervisor, runs, kind)
                 out: list[Figure] = []
-                for step in (figures.pull_figures, figures.page_figures, figures.stall_figures, figures.push_figures):
+                for step in (STEPS[name] for name in only):
                     t0 = time.perf_counter()
                     found = step(b)
                     for f in found:
@@ -89,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny municipality (the smoke test)")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--runs", type=int, default=0, help="repetitions per figure (default 5, quick 1)")
+    parser.add_argument("--only", nargs="+", choices=list(STEPS), default=list(STEPS), help="some figures only")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results JSON")
     args = parser.parse_args(argv)
     size = QUICK if args.quick else Size.of(args.scale)
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{size} · {runs} runs per figure · {meta['machine']}")
     all_figures: list[Figure] = []
     for kind in kinds:
-        found, info = run_on(kind, size, runs)
+        found, info = run_on(kind, size, runs, args.only)
         all_figures.extend(found)
         info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]  # other work on the machine skews
         meta["databases"][kind] = info
