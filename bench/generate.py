@@ -1,7 +1,7 @@
 """A synthetic municipality at a chosen size, bulk-inserted with SQLAlchemy Core (executemany).
 
 Default size: 40 workers in 4 teams, 4,000 cases, 200,000 contacts, 30,000 milestones (`scale`
-multiplies every count but the staff). Every case has a primary worker and two others, so one
+multiplies every count, staff included). Every case has a primary worker and two others, so one
 worker's sync scope is about 300 cases (its not-closed ones) with their whole history. One case
 (`Population.big_case`) gets 1,000 contacts: the timeline page's figure.
 
@@ -80,7 +80,10 @@ class Size:
 
     @classmethod
     def of(cls, scale: float) -> Size:
-        return cls(cases=int(4000 * scale), contacts=int(200_000 * scale), milestones=int(30_000 * scale))
+        """`scale` × the default municipality; staff grows with it, so that a worker's caseload (and
+        the measured pull) stays about 300 cases."""
+        return cls(cases=int(4000 * scale), contacts=int(200_000 * scale), milestones=int(30_000 * scale),
+                   workers=max(TEAMS, int(BASE_WORKERS * scale)))  # fmt: skip
 
 
 QUICK = Size(cases=120, contacts=3000, milestones=600, workers=8)
