@@ -36,6 +36,9 @@ export const gate = {
   recovering: false,
 };
 
+/** Resolves once a closed app with signal has asked the server whether it is revoked. */
+export let ready = Promise.resolve();
+
 /** What main.js does for us: redraw, and open the app once the key is in memory. */
 const ui = {
   /** @type {() => Promise<void>} */ show: async () => {},
@@ -53,7 +56,7 @@ export async function start(hooks) {
   await decide(null);
   lock.watch((reason) => void lockNow(reason));
   window.addEventListener("online", () => void checkIn());
-  void checkIn();
+  ready = checkIn().catch(() => undefined);
 }
 
 /** Decide the screen of a closed app. @param {string | null} reason */

@@ -280,7 +280,14 @@ async function boot() {
   window.addEventListener("offline", showStatus);
   frame();
   await route();
-  void worker.register(() => showUpdateBanner());
+  // A signed-in installation first asks whether it was revoked: a wipe must not race a service
+  // worker installing (and caching) again. A fresh one has nothing to wipe.
+  const onWaiting = () => showUpdateBanner();
+  worker.onWaiting(onWaiting);
+  if (!(await keys.keyring())) void worker.register(onWaiting);
+  else void access.ready.then(async () => {
+    if (await keys.keyring()) await worker.register(onWaiting);
+  });
   sync.startAutoSync();
 }
 

@@ -50,6 +50,11 @@ export async function register(onWaiting) {
   return reg;
 }
 
+/** Who hears of a waiting update when the worker is registered later (after a sign-in). @param {(waiting: ServiceWorker) => void} fn */
+export function onWaiting(fn) {
+  notify = fn;
+}
+
 /** After a sign-out or a wipe unregistered the worker and emptied its cache: install it again. */
 export async function ensureRegistered() {
   if (!("serviceWorker" in navigator)) return;
