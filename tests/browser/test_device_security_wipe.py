@@ -216,3 +216,42 @@ def _keys(page: Page) -> list[str]:
             " (e) => out.push(...e.target.result.map(String)); t.oncomplete = () => { db.close(); r(out); }; }; })"
         )
     )
+
+
+def test_another_user_cannot_open_or_take_over_unsent_records(
+    factory: Factory,
+    db_factory: sessionmaker[Session],
+    phones,  # type: ignore[no-untyped-def]
+) -> None:
+    w = factory.user("worker1")
+    factory.user("worker2")
+    factory.case(workers=(w,), family_name="山田", given_name="太郎")
+    phone = phones("a")
+    page = phone.open()
+    sign_in(page, "worker1")
+    wait_synced(page)
+    phone.context.set_offline(True)
+    open_case(page, "山田 太郎")
+    record_contact(page, outcome="不在（応答なし）")
+    page.get_by_role("link", name="設定").click()
+    page.get_by_role("button", name="ログアウト").click()
+    page.get_by_role("dialog").get_by_role("button", name="記録を端末に残してログアウト").click()
+    phone.context.set_offline(False)
+
+    # Another worker on this phone: refused before anything is sent, and nothing is wiped.
+    page.get_by_label("ユーザー名").fill("worker2")
+    page.get_by_label("パスワード").fill("correct horse battery")
+    page.get_by_role("button", name="ログイン").click()
+    expect(page.get_by_text("別の職員の未送信の記録があります")).to_be_visible()
+    assert dump_storage(page)["counts"]["yorisoi/outbox"] == 1
+    # The owner signs in, sets a new PIN, and the record goes out; then the other worker may.
+    sign_in(page, "worker1", goto=False)
+    expect_unsent(page, 0)
+    page.get_by_role("link", name="設定").click()
+    page.get_by_role("button", name="ログアウト").click()
+    expect(page.get_by_text("この端末の記録はすべて消去しました")).to_be_visible()
+    sign_in(page, "worker2", goto=False)
+    expect(page.get_by_role("link", name=re.compile("山田"))).to_have_count(0)
+    with db_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Contact)) == 1
+        assert s.scalar(select(func.count()).select_from(Device)) == 2
