@@ -20,7 +20,7 @@ from server.security.access_log import AccessLogMiddleware
 from server.security.csrf import CSRFMiddleware
 from server.security.headers import SecurityHeadersMiddleware
 from server.settings import Settings
-from server.views import admin_audit, api_docs, app_shell, errors, exports, home, office, reports, session
+from server.views import account, admin_audit, api_docs, app_shell, errors, exports, home, office, reports, session
 from server.views import alerts as alert_pages
 from server.views import cases as case_pages
 from server.views import devices as device_views
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *api_docs.routes,
         *admin_audit.routes,
         *device_views.routes,
+        *account.routes,
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(
