@@ -101,6 +101,9 @@ def case_create(ctx: MutationCtx, data: dict[str, Any]) -> Outcome:
     _new_id(ctx, Case, case_id)
     person = _person(ctx, person_args)
     ctx.session.add(person)
+    # The models declare no relationship(), so the unit of work does not order these inserts by
+    # their foreign keys: the person row must exist before the case row that points at it.
+    ctx.session.flush()
     household_id = None
     if household_args is not None:
         household, new = _household(ctx, household_args)
