@@ -32,7 +32,7 @@ from server.models import (
     MilestoneEvent,
     Person,
 )
-from server.services import progress
+from server.services import people, progress
 
 
 def _iso(value: dt.date | dt.datetime | None) -> str | None:
@@ -43,18 +43,7 @@ def _id(value: uuid.UUID | None) -> str | None:
     return str(value) if value is not None else None
 
 
-def person(p: Person) -> dict[str, Any]:
-    return {
-        "id": str(p.id),
-        "family_name": p.family_name,
-        "given_name": p.given_name,
-        "family_name_kana": p.family_name_kana,
-        "given_name_kana": p.given_name_kana,
-        "preferred_name": p.preferred_name,
-        "birth_date": _iso(p.birth_date),
-        "birth_year": p.birth_year,
-        "phone": p.phone,
-    }
+person = people.person_json
 
 
 def _name(p: Person | None) -> dict[str, Any] | None:

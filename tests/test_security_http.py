@@ -90,3 +90,20 @@ def test_user_text_is_escaped_on_the_sign_in_page(client: TestClient) -> None:
     r = client.post("/login", data={"username": "<script>alert(1)</script>", "password": "whatever1"})
     assert "<script>alert(1)</script>" not in r.text
     assert "&lt;script&gt;" in r.text
+
+
+def test_unhandled_error_is_json_500_with_headers_and_no_details(app, caplog) -> None:  # type: ignore[no-untyped-def]
+    from starlette.routing import Route
+
+    def boom(request):  # type: ignore[no-untyped-def]
+        raise ValueError("山田太郎 090-1234-5678")  # a message that quotes personal data
+
+    app.router.routes.append(Route("/boom", boom))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/boom")
+    assert r.status_code == 500
+    assert r.json()["error"]["code"] == "internal_error"
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert r.headers["cache-control"] == "no-store"
+    assert "山田" not in r.text and "山田" not in caplog.text
+    assert "ValueError" in caplog.text  # the type is logged, the message is not

@@ -10,12 +10,10 @@ so it passes. This is the same rule as Go's net/http CrossOriginProtection.
 
 from __future__ import annotations
 
-import json
-
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.errors import error_body
+from server.errors import error_response
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -39,17 +37,6 @@ class CSRFMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_cross_site(scope["method"], Headers(scope=scope), self.origin):
-            body = json.dumps(error_body("csrf_failed"), ensure_ascii=False).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 403,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await error_response(403, "csrf_failed")(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -11,14 +11,13 @@ exception messages can contain values, and values can be personal data.
 
 from __future__ import annotations
 
-import json
 import logging
 import traceback
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import error_body
+from server.errors import error_response
 from server.security.access_log import logged_path
 
 log = logging.getLogger("yorisoi.errors")
@@ -78,15 +77,4 @@ class SecurityHeadersMiddleware:
             log.error("unhandled %s at %s on %s %s", type(exc).__name__, where, scope["method"], logged_path(scope))
             if started:
                 raise
-            body = json.dumps(error_body("internal_error"), ensure_ascii=False).encode()
-            await send_wrapper(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await error_response(500, "internal_error")(scope, receive, send_wrapper)

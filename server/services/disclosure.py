@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from server.db import utcnow
-from server.models import Contact, Person
+from server.models import Contact
 from server.permissions import Actor, Permission, get_case
+from server.services import people
 from server.services.timeline import CaseView, cases_of_person, load_case
 
 FORMAT = "yorisoi.disclosure/1"
@@ -36,18 +37,7 @@ def _iso(value: dt.date | dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _person(p: Person) -> dict[str, Any]:
-    return {
-        "id": str(p.id),
-        "family_name": p.family_name,
-        "given_name": p.given_name,
-        "family_name_kana": p.family_name_kana,
-        "given_name_kana": p.given_name_kana,
-        "preferred_name": p.preferred_name,
-        "birth_date": _iso(p.birth_date),
-        "birth_year": p.birth_year,
-        "phone": p.phone,
-    }
+_person = people.person_json
 
 
 def _contact(c: Contact, view: CaseView) -> dict[str, Any]:
