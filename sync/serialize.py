@@ -10,7 +10,6 @@ with `case_id`, so the app can drop them with their case.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -34,9 +33,7 @@ from server.models import (
 )
 from server.services import people, progress
 
-
-def _iso(value: dt.date | dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+_iso = people.iso
 
 
 def _id(value: uuid.UUID | None) -> str | None:

@@ -9,7 +9,6 @@ before handing it over, so the printable page reminds them.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -33,8 +32,7 @@ def person_cases(session: Session, actor: Actor, case_id: uuid.UUID) -> list[Cas
     ]
 
 
-def _iso(value: dt.date | dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+_iso = people.iso
 
 
 _person = people.person_json
