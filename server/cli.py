@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from server import cli_ladder
 from server.db import make_engine
 from server.errors import ApiError
 from server.services import totp
@@ -381,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--force", action="store_true", help="empty a database that holds data first (destroys it)")
     p.set_defaults(func=cmd_restore)
+
+    cli_ladder.register(sub)
 
     p = sub.add_parser("serve", help="serve the app")
     p.add_argument("--host", default="127.0.0.1")

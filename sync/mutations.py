@@ -217,6 +217,8 @@ def milestone_record(ctx: MutationCtx, data: dict[str, Any]) -> Outcome:
     event = MilestoneEvent(
         id=a.req_uuid("id"),
         case_id=a.req_uuid("case_id"),
+        # Any step id, hidden ones too: a city hiding a step stops the app offering it, but a phone
+        # may have recorded it offline before the change, and the event happened (services/ladder.py).
         milestone=a.req_choice("milestone", ALL_MILESTONES),
         reached_on=a.req_date("reached_on"),
         note=a.text("note", NOTE_MAX),

@@ -1,6 +1,7 @@
 """Reference data the app needs to show its cases: the people it will see named (team members and
-the workers assigned to its cases: id, display name, role), the milestone ladder and every
-vocabulary, each id with its label in Japanese and English from the message catalogues.
+the workers assigned to its cases: id, display name, role), the milestone ladder as the city
+configured it (labels, hidden steps), and every vocabulary, each id with its label in Japanese and
+English from the message catalogues.
 
 Sent as one `{"entity": "reference", "id": "reference"}` put, only when the client does not have
 this exact version: the cursor carries a short hash of what was last sent, so an empty incremental
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from server import i18n, vocab
 from server.models import Case, CaseAssignment, Team, User
 from server.permissions import Actor, sync_case_scope, team_scope
+from server.services import ladder
 
 ENTITY = "reference"
 
@@ -51,11 +53,8 @@ def _labels(key: str) -> dict[str, str]:
 
 @cache
 def _static() -> dict[str, Any]:
-    """Ladder and vocabularies: the same for everyone, built once per process."""
-    ladder = [
-        {"id": m, "rank": vocab.MILESTONE_RANK.get(m), "labels": _labels(f"milestone.{m}")}
-        for m in vocab.ALL_MILESTONES
-    ]
+    """The vocabularies: the same for everyone, built once per process. (The milestone ladder is
+    not here: each city configures its own, see server/services/ladder.py.)"""
     vocabularies: dict[str, list[dict[str, Any]]] = {}
     for name, ids in VOCABULARIES.items():
         entries = []
@@ -66,7 +65,7 @@ def _static() -> dict[str, Any]:
                 entry["urgent"] = value in vocab.URGENT_OUTCOMES
             entries.append(entry)
         vocabularies[name] = entries
-    return {"milestones": ladder, "vocab": vocabularies}
+    return {"vocab": vocabularies}
 
 
 def build(session: Session, actor: Actor) -> dict[str, Any]:
@@ -85,6 +84,7 @@ def build(session: Session, actor: Actor) -> dict[str, Any]:
             {"id": str(uid), "display_name": name, "role": role, "team_id": str(team_id)}
             for uid, name, role, team_id in members
         ],
+        "milestones": [step.reference() for step in ladder.for_municipality(session, actor.municipality_id).steps],
         **_static(),
     }
 
@@ -100,5 +100,6 @@ def _static_digest() -> str:
 
 
 def digest(data: dict[str, Any]) -> str:
-    """A short hash of the reference data (the static part hashed once per process)."""
-    return _hash([_static_digest(), data["members"]])[:12]
+    """A short hash of the reference data (the static part hashed once per process): a change of
+    the members or of the city's ladder changes it, and the phone receives the reference again."""
+    return _hash([_static_digest(), data["members"], data["milestones"]])[:12]

@@ -28,6 +28,7 @@ from server.models import User
 from server.permissions import Actor, Permission
 from server.security.access_log import logged_path
 from server.services import audit, auth, devices
+from server.services import ladder as ladders
 from server.settings import Settings
 
 log = logging.getLogger("yorisoi.views")
@@ -50,6 +51,16 @@ class Ctx:
     # Work that must be committed even though the request fails (failed sign-in counters):
     # run in a fresh transaction after the request's own transaction has been rolled back.
     on_failure: list[Callable[[Session], None]] = field(default_factory=list)
+    _ladder: ladders.Ladder | None = None
+
+    @property
+    def ladder(self) -> ladders.Ladder:
+        """The milestone ladder of the signed-in user's city (the defaults when signed out)."""
+        if self._ladder is None:
+            self._ladder = (
+                ladders.for_municipality(self.db, self.actor.municipality_id) if self.actor else ladders.default()
+            )
+        return self._ladder
 
     @property
     def me(self) -> Actor:
@@ -82,6 +93,11 @@ class Ctx:
             raise ApiError(404, "not_found") from exc
 
     def t(self, key: str, **params: Any) -> str:
+        # A city may relabel milestone steps: every page gets its labels through here.
+        if key.startswith("milestone"):
+            relabelled = self.ladder.catalogue_text(key, self.lang)
+            if relabelled is not None:
+                return relabelled
         return i18n.t(self.lang, key, **params)
 
 

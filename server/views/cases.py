@@ -57,6 +57,7 @@ def case_detail(ctx: Ctx) -> Response:
         lambda m: ctx.t(f"milestone_short.{m}"),
         ctx.lang,
         era,
+        hidden=ctx.ladder.hidden,
     )
     newest_first = ctx.request.query_params.get("order") == "desc"
     return office_render(

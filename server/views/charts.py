@@ -8,6 +8,7 @@ comes with its figures as a table.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -142,11 +143,14 @@ def ladder_chart(
     era: bool,
     width: int = 760,
     row: int = 17,
+    hidden: frozenset[str] = frozenset(),
 ) -> LadderChart:
     """The stage over time: a step line through the ladder (SETBACK is the bottom row), with a marker
-    per milestone event (a triangle for a setback, a circle for a rung)."""
+    per milestone event (a triangle for a setback, a circle for a rung). Steps the city hides are left
+    out, unless this case has an event on one."""
     left, top = 250, 10
-    rows = [SETBACK, *MILESTONES]
+    used = {e[0] for e in events}
+    rows = [SETBACK, *(m for m in MILESTONES if m not in hidden or m in used)]
     height = top + row * len(rows) + 34
     bottom = top + row * (len(rows) - 1)
     right = width - 14.0
@@ -163,7 +167,7 @@ def ladder_chart(
         return bottom - index * row
 
     chart = LadderChart(width, height, left, right, top, bottom)
-    chart.rungs = [Rung(y_of(m), label(m)) for m in rows]
+    chart.rungs = [Rung(y_of(m), _fit(label(m))) for m in rows]
     chart.ticks = _ticks(first, last, x_of, lang, era)
     seen: list[tuple[str, dt.date, dt.datetime]] = []
     points: list[tuple[float, float]] = []
@@ -181,6 +185,17 @@ def ladder_chart(
         points.append((x_of(last), points[-1][1]))
         chart.path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
     return chart
+
+
+def _fit(text: str, room: float = 19.0) -> str:
+    """Shorten a rung label to the space left of the chart (a city's label may be long): a wide
+    (CJK) character counts 1, anything else about half; the full label stays in the markers' titles."""
+    used = 0.0
+    for i, ch in enumerate(text):
+        used += 1.0 if unicodedata.east_asian_width(ch) in ("W", "F") else 0.55
+        if used > room:
+            return text[: max(i - 1, 1)] + "…"
+    return text
 
 
 def _ticks(first: dt.date, last: dt.date, x_of: Callable[[dt.date], float], lang: str, era: bool) -> list[Tick]:
