@@ -97,7 +97,7 @@ export async function contactForm(main, kase, done) {
     field(t("pwa.duration_min"), h("input", { name: "duration_min", type: "number", min: 0, max: 1440, inputmode: "numeric" })),
     field(t("ui.next_action"), h("input", { name: "next_action", type: "text", autocomplete: "off" })),
     field(t("ui.next_due"), h("input", { name: "next_action_due", type: "date", min: today() })),
-    field(t("pwa.milestone_reached"), select("milestone", options("milestone", v.milestones), { placeholder: t("ui.none") }), t("pwa.milestone_hint")),
+    field(t("pwa.milestone_reached"), select("milestone", options("milestone", records.milestoneChoices()), { placeholder: t("ui.none") }), t("pwa.milestone_hint")),
     field(t("pwa.milestone_note"), h("input", { name: "milestone_note", type: "text", autocomplete: "off" })),
     field(t("ui.sharing_basis"), select("sharing_basis", options("sharing_basis", v.sharing_bases), { value: "INTERNAL_ONLY" })),
     notice,

@@ -51,13 +51,25 @@ export function setEraDates(on) {
   safeSet(ERA_KEY, on ? "1" : "0");
 }
 
+/** @type {(key: string, lang: string) => string | undefined} */
+let overlay = () => undefined;
+
+/**
+ * Labels that do not come from the catalogue: a city may relabel its milestone ladder, and the app
+ * learns it from the sync reference data (records.js installs the lookup).
+ * @param {(key: string, lang: string) => string | undefined} lookup
+ */
+export function setOverlay(lookup) {
+  overlay = lookup;
+}
+
 /**
  * The label for `key` with `{name}` placeholders filled; a missing key shows itself.
  * @param {string} key
  * @param {Record<string, string | number>} [params]
  */
 export function t(key, params) {
-  const text = catalogue[key];
+  const text = overlay(key, lang) ?? catalogue[key];
   if (text === undefined) return key;
   if (!params) return text;
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));

@@ -9,7 +9,7 @@
  */
 
 import * as store from "./store.js";
-import { today, isoToLocal } from "./i18n.js";
+import { today, isoToLocal, setOverlay } from "./i18n.js";
 
 /**
  * @typedef {{name: string, args: any, client_time: string, ref: string, case_id: string}} Mutation
@@ -202,6 +202,33 @@ export function timeline(caseId) {
   items.sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
   return items;
 }
+
+/** The city's milestone ladder from the pull's reference data; null before the first pull. */
+function ladderSteps() {
+  const steps = state.records.get("reference:reference")?.milestones;
+  return Array.isArray(steps) ? steps : null;
+}
+
+/** The steps a worker may choose for a new milestone: the city's ladder without its hidden steps. */
+export function milestoneChoices() {
+  const steps = ladderSteps();
+  return steps ? steps.filter((s) => !s.hidden).map((s) => String(s.id)) : state.vocab?.milestones || [];
+}
+
+/**
+ * The city's label for `milestone.<ID>` and `milestone_short.<ID>`, hidden steps included (old
+ * events still show with their label); undefined leaves the catalogue's label.
+ * @param {string} key @param {string} lang
+ */
+function cityMilestoneLabel(key, lang) {
+  if (!key.startsWith("milestone")) return undefined;
+  const [prefix, id] = key.split(".", 2);
+  if (prefix !== "milestone" && prefix !== "milestone_short") return undefined;
+  const step = ladderSteps()?.find((s) => s.id === id);
+  const labels = prefix === "milestone" ? step?.labels : step?.short;
+  return labels?.[lang] || undefined;
+}
+setOverlay(cityMilestoneLabel);
 
 /** Team members the worker can name as companions (from the pull's reference data), without the worker. */
 export function teamMembers() {
