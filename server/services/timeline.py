@@ -2,6 +2,10 @@
 order, amendments beside their original), household and care relations, consents, assignments, review
 comments, alerts and open sync conflicts.
 
+A case can carry years of visits (the benchmark's has 1,000 contacts): the office page shows the newest
+`TIMELINE_PAGE` entries and links to more. The whole history is still ordered (and its last reach
+found) from a narrow read of every contact's keys; full rows are loaded only for the entries shown.
+
 Loading a case is a read of case data, so it is audited here (not in the view): whoever shows a case,
 in whatever form, leaves a row saying who, which case and when.
 """
@@ -39,6 +43,10 @@ from server.services import audit
 from server.services.derived import local_date
 from server.services.progress import stage_of
 
+TIMELINE_PAGE = 100  # entries the case page shows at first; 「さらに表示」 adds as many again
+# A timeline entry before it is loaded: its sort key, and an original contact's id or a milestone's index.
+_Slot = tuple[tuple[dt.date, int, dt.datetime], uuid.UUID | int]
+
 
 @dataclass
 class ContactItem:
@@ -59,6 +67,13 @@ class Entry:
     contact: ContactItem | None = None
     milestone: MilestoneEvent | None = None
     stage_after: str | None = None  # for milestones: the stage once this event is counted
+
+    @property
+    def anchor(self) -> str:
+        """The entry's element id on the case page."""
+        if self.contact is not None:
+            return f"c-{self.contact.original.id}"
+        return f"m-{self.milestone.id}" if self.milestone is not None else ""
 
     @property
     def sharing_basis(self) -> str:
@@ -101,6 +116,7 @@ class CaseView:
     persons: dict[uuid.UUID, Person]
     stage: str | None
     last_reached: dt.datetime | None
+    total_entries: int  # the whole timeline's length; `entries` may be only its newest part
 
     def staff(self, user_id: uuid.UUID | str | None) -> str:
         """A staff member's display name ("?" for an id that is not a known user)."""
@@ -132,10 +148,12 @@ def load_case(
     *,
     action: str = "case.read",
     permission: Permission = Permission.CASE_READ,
+    newest: int | None = None,
 ) -> CaseView:
-    """The case's picture, if it is in the actor's scope (404 otherwise); audited as `action`."""
+    """The case's picture, if it is in the actor's scope (404 otherwise); audited as `action`.
+    `newest`: only that many of the latest timeline entries (None: the whole timeline)."""
     case = get_case(session, actor, case_id, permission)
-    view = _load(session, case)
+    view = _load(session, case, newest)
     audit.record(session, actor, action, entity="case", entity_id=case.id, case_id=case.id)
     return view
 
@@ -152,7 +170,7 @@ def cases_of_person(session: Session, actor: Actor, case: Case) -> list[uuid.UUI
     )
 
 
-def _load(session: Session, case: Case) -> CaseView:
+def _load(session: Session, case: Case, newest: int | None) -> CaseView:
     person = session.get(Person, case.person_id)
     team = session.get(Team, case.team_id)
     if person is None or team is None:  # impossible with the foreign keys; never show half a case
@@ -189,7 +207,6 @@ def _load(session: Session, case: Case) -> CaseView:
     )
     care = [CareLink(persons[r.carer_id], persons[r.cared_id], r.kind, r.note) for r in relations]
 
-    contacts = list(session.scalars(select(Contact).where(Contact.case_id == case.id).order_by(Contact.received_at)))
     milestones = list(
         session.scalars(
             select(MilestoneEvent)
@@ -197,7 +214,8 @@ def _load(session: Session, case: Case) -> CaseView:
             .order_by(MilestoneEvent.reached_on, MilestoneEvent.received_at)
         )
     )
-    entries = _entries(contacts, milestones)
+    entries, total, last_reached = _timeline(session, case.id, milestones, newest)
+    contacts = [c for e in entries if e.contact for c in (e.contact.original, *e.contact.amendments)]
     reviews = list(
         session.scalars(select(CaseReview).where(CaseReview.case_id == case.id).order_by(CaseReview.created_at))
     )
@@ -233,9 +251,6 @@ def _load(session: Session, case: Case) -> CaseView:
         if staff_ids
         else {}
     )
-    reached_times = [
-        e.contact.effective.occurred_at for e in entries if e.contact and e.contact.effective.reached != "none"
-    ]
     return CaseView(
         case=case,
         person=person,
@@ -253,7 +268,8 @@ def _load(session: Session, case: Case) -> CaseView:
         names=names,
         persons=persons,
         stage=stage_of((m.milestone, m.reached_on, m.received_at) for m in milestones),
-        last_reached=max(reached_times) if reached_times else None,
+        last_reached=last_reached,
+        total_entries=total,
     )
 
 
@@ -274,22 +290,53 @@ def _uuids(values: Iterable[str]) -> set[uuid.UUID]:
     return out
 
 
-def _entries(contacts: list[Contact], milestones: list[MilestoneEvent]) -> list[Entry]:
-    """Contacts and milestones in time order. A milestone has only a date: it goes after that day's
-    contacts (it is usually what a visit that day achieved)."""
-    amendments: dict[uuid.UUID, list[Contact]] = defaultdict(list)
-    originals: list[Contact] = []
-    for c in contacts:
-        (amendments[c.amends_id] if c.amends_id else originals).append(c)
-    keyed: list[tuple[tuple[dt.date, int, dt.datetime], Entry]] = []
-    for c in originals:
-        item = ContactItem(c, amendments.get(c.id, []))
-        at = item.effective.occurred_at
-        keyed.append(((local_date(at), 0, at), Entry("contact", local_date(at), contact=item)))
+def _timeline(
+    session: Session, case_id: uuid.UUID, milestones: list[MilestoneEvent], newest: int | None
+) -> tuple[list[Entry], int, dt.datetime | None]:
+    """(the newest `newest` entries, or all; how many there are in all; the last reach).
+
+    Contacts and milestones in time order. A milestone has only a date: it goes after that day's
+    contacts (it is usually what a visit that day achieved). An attempt is placed by its effective
+    time (its latest correction's); amendments come in the order the server received them."""
+    heads = session.execute(
+        select(Contact.id, Contact.amends_id, Contact.occurred_at, Contact.reached)
+        .where(Contact.case_id == case_id)
+        .order_by(Contact.received_at, Contact.id)
+    ).all()
+    amendments: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    originals: list[uuid.UUID] = []
+    values: dict[uuid.UUID, tuple[dt.datetime, str]] = {}
+    for contact_id, amends_id, occurred_at, reached in heads:
+        (amendments[amends_id] if amends_id else originals).append(contact_id)
+        values[contact_id] = (occurred_at, reached)
+    slots: list[_Slot] = []
+    last_reached: dt.datetime | None = None
+    for contact_id in originals:
+        at, reached = values[(amendments.get(contact_id) or [contact_id])[-1]]
+        if reached != "none" and (last_reached is None or at > last_reached):
+            last_reached = at
+        slots.append(((local_date(at), 0, at), contact_id))
+    slots.extend(((m.reached_on, 1, m.received_at), i) for i, m in enumerate(milestones))
+    slots.sort(key=lambda slot: slot[0])  # stable: same-time attempts keep the order they arrived in
+    shown = slots if newest is None or newest >= len(slots) else slots[-newest:]
+
+    wanted = [cid for _k, ref in shown if isinstance(ref, uuid.UUID) for cid in (ref, *amendments.get(ref, ()))]
+    rows = select(Contact).where(Contact.case_id == case_id)
+    if len(shown) < len(slots):
+        rows = rows.where(Contact.id.in_(wanted))
+    loaded = {c.id: c for c in session.scalars(rows)}
+
+    # The stage after each milestone counts every earlier one, shown or not.
+    stage_after: list[str | None] = []
     seen: list[tuple[str, dt.date, dt.datetime]] = []
     for m in milestones:  # already ordered by (reached_on, received_at), as stage_of counts them
         seen.append((m.milestone, m.reached_on, m.received_at))
-        entry = Entry("milestone", m.reached_on, milestone=m, stage_after=stage_of(seen))
-        keyed.append(((m.reached_on, 1, m.received_at), entry))
-    keyed.sort(key=lambda pair: pair[0])
-    return [entry for _key, entry in keyed]
+        stage_after.append(stage_of(seen))
+    entries: list[Entry] = []
+    for (day, _, _), ref in shown:
+        if isinstance(ref, uuid.UUID):
+            item = ContactItem(loaded[ref], [loaded[a] for a in amendments.get(ref, ())])
+            entries.append(Entry("contact", day, contact=item))
+        else:
+            entries.append(Entry("milestone", day, milestone=milestones[ref], stage_after=stage_after[ref]))
+    return entries, len(slots), last_reached

@@ -46,7 +46,8 @@ def case_list(ctx: Ctx) -> Response:
 
 @route(Permission.CASE_READ, page=True)
 def case_detail(ctx: Ctx) -> Response:
-    view = timeline.load_case(ctx.db, ctx.me, ctx.path_uuid("case_id"))
+    shown = _shown(ctx.request.query_params.get("show", ""))
+    view = timeline.load_case(ctx.db, ctx.me, ctx.path_uuid("case_id"), newest=shown)
     era = ctx.user.era_dates if ctx.user is not None else True
     today = local_date(utcnow())
     end = view.case.closed_on if view.case.closed_on and view.case.status == "closed" else today
@@ -60,6 +61,7 @@ def case_detail(ctx: Ctx) -> Response:
         hidden=ctx.ladder.hidden,
     )
     newest_first = ctx.request.query_params.get("order") == "desc"
+    more = _more_links(view, newest_first)
     return office_render(
         ctx,
         "case.html",
@@ -67,6 +69,7 @@ def case_detail(ctx: Ctx) -> Response:
         chart=chart,
         entries=list(reversed(view.entries)) if newest_first else view.entries,
         newest_first=newest_first,
+        more=more,
         today=today,
         staff=assignments.assignable_staff(ctx.db, ctx.me),
         can_assign=ctx.me.can(Permission.CASE_ASSIGN),
@@ -74,6 +77,33 @@ def case_detail(ctx: Ctx) -> Response:
         sharing_bases=SHARING_BASES,
         conflict_value=lambda name, stored: _conflict_value(ctx, name, stored, era),
     )
+
+
+def _shown(raw: str) -> int | None:
+    """`?show=`: how many of the newest timeline entries to show (`all`: every one)."""
+    if raw == "all":
+        return None
+    n = int(raw) if raw.isdigit() and len(raw) < 7 else 0
+    return max(n, timeline.TIMELINE_PAGE)
+
+
+def _more_links(view: timeline.CaseView, newest_first: bool) -> dict[str, Any]:
+    """The order switch (keeping how much is shown) and, when older entries are hidden,
+    「さらに表示」 and 「すべて表示」 (keeping the order)."""
+    base, total, shown = f"/cases/{view.case.id}", view.total_entries, len(view.entries)
+    show = "" if shown <= timeline.TIMELINE_PAGE else ("show=all" if shown >= total else f"show={shown}")
+    flip = "&".join(p for p in (show, "" if newest_first else "order=desc") if p)
+    links: dict[str, Any] = {"order": f"{base}{'?' if flip else ''}{flip}#timeline", "hidden": total - shown}
+    if total > shown:
+        order = "order=desc&" if newest_first else ""
+        # Newest first, the links are under the list: come back to the oldest entry shown so far.
+        anchor = view.entries[0].anchor if newest_first and view.entries else "timeline"
+        step = min(timeline.TIMELINE_PAGE, total - shown)
+        links.update(
+            shown=f"{shown:,}", total=f"{total:,}", step=step,
+            more=f"{base}?{order}show={shown + step}#{anchor}", all=f"{base}?{order}show=all#{anchor}",
+        )  # fmt: skip
+    return links
 
 
 def _conflict_value(ctx: Ctx, name: str, stored: dict[str, Any] | None, era: bool) -> str:
