@@ -13,6 +13,10 @@
  *   the app has been closed. It never interrupts a form being filled.
  * - Background Sync, where the browser has it, only wakes an open page to sync: the outbox is
  *   sealed by the page, and the worker holds no keys.
+ * - Every push shows a notification (iOS revokes the subscription of a worker that pushes silently).
+ *   A payload says only a kind, a count and a link (docs/alerts.md); whatever it says, the
+ *   notification shows the server's fixed catalogue text, or a generic one when it cannot be read.
+ *   A tap opens the app's alert list or one alert, never any other address.
  */
 
 const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
@@ -27,6 +31,7 @@ const SHELL = [
   "/app/css/app.css",
   "/app/js/main.js",
   "/app/js/access.js",
+  "/app/js/alerts.js",
   "/app/js/api.js",
   "/app/js/device.js",
   "/app/js/dom.js",
@@ -35,6 +40,7 @@ const SHELL = [
   "/app/js/keys.js",
   "/app/js/lock.js",
   "/app/js/lockscreens.js",
+  "/app/js/notify.js",
   "/app/js/records.js",
   "/app/js/screens.js",
   "/app/js/store.js",
@@ -84,6 +90,112 @@ sw.addEventListener("fetch", (event) => {
       return hit || fetch(request);
     }),
   );
+});
+
+// ---- push notifications ----
+
+const KINDS = ["alerts", "urgent", "sync"];
+const ALERT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A short piece of text, or null. @param {unknown} v */
+function line(v) {
+  return typeof v === "string" && v.trim() && v.length <= 200 ? v : null;
+}
+
+/**
+ * What a push shows. A payload that cannot be read, or lacks what it needs, still shows a
+ * notification (a silent push gets the subscription revoked on iOS): the generic text, from the
+ * precached catalogue (Japanese, the app's default: the worker cannot know the user's choice).
+ * @param {PushMessageData | null} data
+ */
+async function notificationFor(data) {
+  /** @type {any} */
+  let p = null;
+  try {
+    p = data ? data.json() : null;
+  } catch {
+    p = null;
+  }
+  const ok = p && typeof p === "object" && p.v === 1 && KINDS.includes(p.kind) && line(p.title) && line(p.body);
+  if (ok) {
+    const url = typeof p.url === "string" ? p.url : "/alerts";
+    return { title: p.title, body: p.body, tag: p.kind, url };
+  }
+  let labels = /** @type {Record<string, string>} */ ({});
+  try {
+    const hit = await caches.match("/app/i18n/ja.json");
+    if (hit) labels = await hit.json();
+  } catch {
+    // No catalogue (the cache is being replaced): the literal text below.
+  }
+  return {
+    title: labels["push.title"] || "寄り添い",
+    body: labels["push.body_generic"] || "確認が必要なケースがあります",
+    tag: "alerts",
+    url: "/alerts",
+  };
+}
+
+sw.addEventListener("push", (event) => {
+  event.waitUntil(
+    notificationFor(event.data).then((n) =>
+      sw.registration.showNotification(n.title, {
+        body: n.body,
+        tag: n.tag, // a newer push of the same kind replaces the older one
+        renotify: true,
+        data: { url: n.url },
+        icon: "/app/icons/icon-192.png",
+      }),
+    ),
+  );
+});
+
+/**
+ * Where a tapped notification leads, as the app's route: "#/alerts" or "#/alerts/<id>" for the
+ * server's /alerts links, "" (the app as it is, and a sync) for /app/. Only a same-origin path is
+ * accepted; anything else — an absolute or protocol-relative URL, another origin, an unknown
+ * path — leads to the alert list.
+ * @param {unknown} raw
+ */
+function appRoute(raw) {
+  if (typeof raw !== "string" || !raw.startsWith("/") || raw.startsWith("//") || raw.includes("\\")) return "#/alerts";
+  let url;
+  try {
+    url = new URL(raw, sw.location.origin);
+  } catch {
+    return "#/alerts";
+  }
+  if (url.origin !== sw.location.origin) return "#/alerts";
+  if (url.pathname === "/app/") return "";
+  const m = /^\/alerts\/([^/]+)$/.exec(url.pathname);
+  if (m && ALERT_ID.test(m[1])) return `#/alerts/${m[1].toLowerCase()}`;
+  return "#/alerts";
+}
+
+/**
+ * A tap on a notification: close it, then bring the app to the front at the route — an open window
+ * of the app is focused and told where to go (a page reload would lock the app), else a new one
+ * opens. A function of its own so a test can run it with a real notification: headless Chromium
+ * cannot click one.
+ * @param {Notification} notification
+ */
+async function openNotification(notification) {
+  notification.close();
+  const route = appRoute(notification.data && notification.data.url);
+  const windows = await sw.clients.matchAll({ type: "window", includeUncontrolled: true });
+  const app = windows.find((c) => new URL(c.url).pathname.startsWith("/app/"));
+  if (!app) return sw.clients.openWindow(`/app/${route}`);
+  try {
+    await app.focus();
+  } catch {
+    // Focusing is allowed only while handling a real tap.
+  }
+  app.postMessage(route ? { type: "OPEN_ROUTE", route } : { type: "SYNC_REQUESTED" });
+  return app;
+}
+
+sw.addEventListener("notificationclick", (event) => {
+  event.waitUntil(openNotification(event.notification));
 });
 
 sw.addEventListener("sync", (/** @type {any} */ event) => {

@@ -31,7 +31,7 @@ function options(prefix, ids) {
  * @param {string} key
  * @param {HTMLElement} notice  where to say that a draft was restored
  */
-async function keepDraft(form, key, notice) {
+export async function keepDraft(form, key, notice) {
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let timer;
   let chain = Promise.resolve();

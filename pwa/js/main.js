@@ -17,6 +17,8 @@ import * as sync from "./sync.js";
 import * as worker from "./worker.js";
 import * as screens from "./screens.js";
 import * as forms from "./forms.js";
+import * as alertsview from "./alerts.js";
+import * as notify from "./notify.js";
 
 const root = /** @type {HTMLElement} */ (document.getElementById("root"));
 /** @type {Record<string, HTMLElement>} */
@@ -102,6 +104,7 @@ function showUpdateBanner() {
 // ---- routing ----
 
 const CASE_ROUTE = /^\/case\/([0-9a-fA-F-]{36})(\/contact|\/next)?$/;
+const ALERT_ROUTE = /^\/alerts\/([0-9a-fA-F-]{36})$/;
 let currentScreen = "";
 
 async function route() {
@@ -136,6 +139,15 @@ async function route() {
       navigate(`#/case/${id}`, message);
       afterSave();
     });
+  } else if (path === "/alerts") {
+    currentScreen = "alerts";
+    alertsview.list(main);
+  } else if (ALERT_ROUTE.test(path)) {
+    currentScreen = "form";
+    await alertsview.detail(main, ALERT_ROUTE.exec(path)?.[1] || "", (message) => {
+      navigate("#/alerts", message);
+      afterSave();
+    });
   } else if (path === "/settings") {
     currentScreen = "settings";
     screens.settings(main, { persisted, signOut, lock: () => access.lockNow("manual") });
@@ -167,7 +179,7 @@ async function route() {
 
 /** Data changed (a sync, another tab): redraw screens that only show things, never a form. */
 function refresh() {
-  if (currentScreen === "caseload" || currentScreen === "case") {
+  if (currentScreen === "caseload" || currentScreen === "case" || currentScreen === "alerts") {
     const y = window.scrollY;
     void route().then(() => window.scrollTo(0, y));
   }
@@ -228,6 +240,7 @@ async function opened(fresh) {
   if (fresh || location.hash === "#/signin") navigate("#/");
   else await route();
   await runSync();
+  if (!needsSignIn) void notify.renew();
 }
 
 /** Redraw from scratch (locked, wiped, signed out): the frame too, so nothing shown survives. */
@@ -242,6 +255,7 @@ async function signOut() {
   if (navigator.onLine && (await store.outboxCount()) > 0 && !needsSignIn) await sync.syncNow();
   const count = await store.outboxCount();
   if (count > 0 && !(await screens.confirmSignOut(count))) return;
+  await notify.forget(); // while still signed in: the server stops pushing to this phone
   await access.signOut(count);
   if (location.hash !== "#/signin") location.hash = "#/signin";
 }
@@ -275,6 +289,11 @@ async function boot() {
     if (keys.held()) sync.status.pendingCount = records.state.outbox.length;
     showStatus();
     refresh();
+  });
+  // A tapped notification in an open window: go to the alert (saving the open form's draft first).
+  notify.listen(async (hash) => {
+    await forms.editing.current?.flush();
+    navigate(hash);
   });
   window.addEventListener("online", showStatus);
   window.addEventListener("offline", showStatus);

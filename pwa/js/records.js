@@ -123,6 +123,14 @@ export function applyMutation(view, m, flags = {}) {
     }
   } else if (m.name === "milestone.record") {
     view.set(`milestone:${a.id}`, { ...a, ...mark });
+  } else if (m.name === "alert.acknowledge") {
+    const current = view.get(`alert:${a.id}`);
+    if (current) {
+      view.set(`alert:${a.id}`, {
+        ...current, state: "acknowledged", ack_note: a.note, ack_next_date: a.next_date,
+        acknowledged_at: m.client_time, acknowledged_by: state.user?.id ?? null, ...mark,
+      });
+    }
   }
 }
 
@@ -237,6 +245,14 @@ export function teamMembers() {
   return members.filter((/** @type {any} */ u) => u.id !== state.user?.id && u.team_id === state.user?.team_id);
 }
 
+/** The live alerts of the worker's scope as pulled (open and acknowledged), acknowledgements not yet sent applied. */
+export function alerts() {
+  const v = view();
+  const out = [];
+  for (const [key, a] of v) if (key.startsWith("alert:")) out.push(a);
+  return out;
+}
+
 /** Open conflicts the server lists for a case (settled by its coordinator). @param {string} caseId */
 export function serverConflicts(caseId) {
   return entities("conflict").filter((c) => c.case_id === caseId);
@@ -305,6 +321,22 @@ export async function updateCase(caseId, changes, draftKey) {
   const args = seen ? { id: caseId, base_version: seen.version, changes, base } : { id: caseId, base_version: 1, changes };
   /** @type {store.Op[]} */
   const ops = [mutation("case.update", args, `case:${caseId}`, caseId)];
+  if (draftKey) ops.push({ store: "drafts", key: draftKey, remove: true });
+  await store.write(ops);
+  await reload();
+}
+
+/**
+ * 「確認を記録」 on an alert: a note and the next planned date, sent through the outbox like any
+ * record, so it works without signal.
+ * @param {{id: string, case_id: string}} alert
+ * @param {string} note
+ * @param {string} nextDate YYYY-MM-DD
+ * @param {string} [draftKey]
+ */
+export async function acknowledgeAlert(alert, note, nextDate, draftKey) {
+  /** @type {store.Op[]} */
+  const ops = [mutation("alert.acknowledge", { id: alert.id, note, next_date: nextDate }, `alert:${alert.id}`, alert.case_id)];
   if (draftKey) ops.push({ store: "drafts", key: draftKey, remove: true });
   await store.write(ops);
   await reload();

@@ -7,6 +7,8 @@ import * as records from "./records.js";
 import { api, ApiFailure } from "./api.js";
 import * as device from "./device.js";
 import { field } from "./dom.js";
+import * as alertsview from "./alerts.js";
+import * as notify from "./notify.js";
 
 /** iPhone or iPad (iPadOS reports itself as a Mac with touch). */
 export function isIos() {
@@ -115,6 +117,7 @@ export function caseload(main) {
   add(main,
     h("h1", null, t("ui.my_cases")),
     iosInstallHint(),
+    alertsview.homeLink(),
     records.orphanProblems().map(problemCard),
     cases.length === 0 ? h("p", null, t("pwa.no_cases")) : null,
     h("ul", { class: "cases" }, cases.map((c) => h("li", null,
@@ -124,7 +127,8 @@ export function caseload(main) {
         h("span", { class: "line" }, t("pwa.stage"), ": ", c.stage ? t(`milestone.${c.stage}`) : t("ui.none")),
         h("span", { class: "line muted" }, lastReached(c)),
         c.pending ? h("span", { class: "badge" }, t("pwa.pending")) : null,
-        c.problems ? h("span", { class: "badge warn" }, t("pwa.needs_attention")) : null)))),
+        c.problems ? h("span", { class: "badge warn" }, t("pwa.needs_attention")) : null,
+        alertsview.caseBadge(c.id))))),
     h("p", null, h("a", { class: "button", href: "#/new" }, t("pwa.new_case"))),
   );
 }
@@ -199,6 +203,7 @@ export function casePage(main, c) {
     h("p", null, h("a", { href: "#/" }, t("ui.my_cases"))),
     h("h1", null, c.name),
     problems.map(problemCard),
+    alertsview.caseAlerts(c.id),
     h("dl", { class: "facts" },
       h("dt", null, t("pwa.stage")), h("dd", null, c.stage ? t(`milestone.${c.stage}`) : t("ui.none")),
       h("dt", null, t("pwa.last_reached_label")), h("dd", null, lastReached(c)),
@@ -231,6 +236,7 @@ export function settings(main, opts) {
     h("div", { class: "field" }, h("label", { class: "check", for: "era" }, era, t("ui.show_wareki"))),
     h("section", { class: "card" }, h("h2", null, t("pwa.storage_title")),
       h("p", null, opts.persisted === true ? t("pwa.storage_persisted") : opts.persisted === false ? t("pwa.storage_not_persisted") : t("pwa.storage_unknown"))),
+    notify.settingsCard(),
     isIos() ? h("section", { class: "card" }, h("h2", null, t("pwa.ios_install_title")), h("p", null, isStandalone() ? t("pwa.ios_installed") : t("pwa.ios_install_steps")), h("p", null, t("pwa.ios_install_why"))) : null,
     h("div", { class: "actions" },
       h("button", { type: "button", class: "secondary", onclick: () => opts.lock() }, t("pwa.lock_now")),

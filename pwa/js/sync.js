@@ -209,6 +209,7 @@ async function applyChanges(changes, cursor) {
     if (c.op === "remove") {
       ops.push({ store: "records", key, remove: true });
       if (c.entity === "case") removedCases.add(String(c.id));
+      if (c.entity === "alert") ops.push({ store: "drafts", key: `ack:${c.id}`, remove: true }); // resolved
     } else {
       ops.push({ store: "records", key, value: c.data });
     }
@@ -220,7 +221,8 @@ async function applyChanges(changes, cursor) {
 
 /**
  * A case that left the worker's scope takes everything of it off the phone: its records (contacts,
- * milestones, consents, alerts, conflicts: anything with its `case_id`), the drafts of its forms,
+ * milestones, consents, alerts, conflicts: anything with its `case_id`), the drafts of its forms
+ * (an alert's acknowledgement too),
  * and the content of answered problems about it (what happened stays visible, without the values).
  * The worker's own unsent mutations stay: they are the worker's, and the server decides on them.
  * @param {Set<string>} caseIds
@@ -231,7 +233,9 @@ function purge(caseIds) {
   const ops = [];
   if (!caseIds.size) return ops;
   for (const [key, value] of state.records) {
-    if (value && caseIds.has(String(value.case_id))) ops.push({ store: "records", key, remove: true });
+    if (!value || !caseIds.has(String(value.case_id))) continue;
+    ops.push({ store: "records", key, remove: true });
+    if (key.startsWith("alert:")) ops.push({ store: "drafts", key: `ack:${value.id}`, remove: true });
   }
   for (const id of caseIds) {
     ops.push({ store: "drafts", key: `contact:${id}`, remove: true }, { store: "drafts", key: `next:${id}`, remove: true });
