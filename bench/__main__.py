@@ -4,6 +4,7 @@ beside its floor, print them and write bench/results.json (docs/performance.md e
     .venv/bin/python -m bench                    # default size, both databases (< 10 min)
     .venv/bin/python -m bench --scale 10         # 10× the cases, contacts and milestones
     .venv/bin/python -m bench --quick --db sqlite --out /tmp/r.json   # the smoke test's size
+    .venv/bin/python -m bench --db postgres --only load browser peer  # the live figures only
 
 PostgreSQL: a fresh database is created through YORISOI_BENCH_POSTGRES_URL (default
 postgresql://postgres@127.0.0.1:5432/test) and dropped at the end. Never run as a test.
@@ -25,7 +26,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from bench import figures
+from bench import figures, live_figures
 from bench.databases import temporary_url, versions
 from bench.generate import QUICK, Size, populate
 from bench.measure import Figure, ServerClock
@@ -37,8 +38,10 @@ from server.settings import Settings
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
+# A real server, Chromium, pouchdb-server: once per run, on its last database (bench/live_figures.py).
+LIVE = {"load": live_figures.load_step, "browser": live_figures.browser_step, "peer": live_figures.peer_step}
 STEPS = {"pull": figures.pull_figures, "pages": figures.page_figures, "stall": figures.stall_figures,
-         "push": figures.push_figures}  # fmt: skip
+         "push": figures.push_figures, **LIVE}  # fmt: skip
 
 
 def run_on(kind: str, size: Size, runs: int, only: list[str]) -> tuple[list[Figure], dict[str, Any]]:
@@ -93,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny municipality (the smoke test)")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--runs", type=int, default=0, help="repetitions per figure (default 5, quick 1)")
-    parser.add_argument("--only", nargs="+", choices=list(STEPS), default=list(STEPS), help="some figures only")
+    parser.add_argument("--only", nargs="+", choices=list(STEPS), default=None,
+                        help="some figures only (default all; --quick leaves out load, browser, peer)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results JSON")
     args = parser.parse_args(argv)
     size = QUICK if args.quick else Size.of(args.scale)
@@ -101,9 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     kinds = ("sqlite", "postgres") if args.db == "both" else (args.db,)
     meta: dict[str, Any] = {"machine": machine(), "size": size.__dict__, "runs": runs, "databases": {}}
     print(f"{size} · {runs} runs per figure · {meta['machine']}")
+    only = args.only or [s for s in STEPS if not (args.quick and s in LIVE)]
     all_figures: list[Figure] = []
     for kind in kinds:
-        found, info = run_on(kind, size, runs, args.only)
+        steps = [s for s in only if s not in LIVE or kind == kinds[-1]]
+        if not steps:
+            continue
+        found, info = run_on(kind, size, runs, steps)
         all_figures.extend(found)
         info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]  # other work on the machine skews
         meta["databases"][kind] = info

@@ -1,0 +1,252 @@
+"""The morning burst: 300 simulated phones sync against a real server (`bench.live`: uvicorn in its
+own process) and the bench's generated PostgreSQL database, as the field app does at 8:30.
+
+What one phone does is what js/sync.js does after a night: its session has expired (8 hours idle),
+so the worker signs in online (`POST /api/session` with the installation's `device_id`; workers
+need no second factor), then the app pushes the contacts recorded offline since the last sync
+(`POST /api/sync/push`, 3 `contact.create`) and pulls from the cursor it kept from yesterday
+(`GET /api/sync/pull`, following `has_more`). Between yesterday's pull and this morning every
+worker pushed a few more contacts from another device ("the evening", applied in-process), so each incremental pull
+brings real changes: the phone's colleagues' contacts and the cases they moved.
+
+The generated municipality has 40 workers (`bench.generate`), so phone i signs in as worker
+i mod 40: ≈ 7 installations per worker, each its own device row. Yesterday's state is built
+directly: the devices exist (as registered yesterday) and each cursor is the one a complete pull
+would have ended on at that moment (epoch, the committed change number, the reference digest).
+
+Loopback only (bench.live.HOST); every request has a timeout and the whole burst stops after
+HARD_TIMEOUT seconds, counting whatever did not finish as errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2 as httpx
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from bench.generate import Population
+from bench.live import Served
+from bench.measure import Figure
+from server.models import Device, User
+from server.models.sync import SyncVisibility
+from server.services.auth import actor_for
+from sync import reference
+from sync.cursor import Cursor, committed_seq, current_epoch, end_of
+from sync.envelope import parse_push
+from sync.push import push
+
+PHONES = 300
+MUTATIONS = 3  # contacts each phone recorded offline since its last sync
+EVENING_CONTACTS = 5  # each worker's push yesterday evening, after the phones' last pull
+CONCURRENCY = 60  # phones talking to the server at once (the client's bound)
+RAMP_SECONDS = 30.0  # the phones start within this window (seeded, uniform)
+REQUEST_TIMEOUT = 30.0
+HARD_TIMEOUT = 150.0  # the burst stops by itself by then
+PULL_LIMIT = 500  # as js/sync.js
+MAX_PAGES = 100
+JST = dt.timezone(dt.timedelta(hours=9))
+NOTE = "玄関先で短く話しました。次回は午後に訪問します。"
+
+
+@dataclass
+class Phone:
+    username: str
+    client_id: uuid.UUID
+    cursor: str
+    cases: list[uuid.UUID]
+
+
+@dataclass
+class Sample:
+    kind: str  # signin | push | pull
+    ms: float
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Burst:
+    samples: list[Sample] = field(default_factory=list)
+    unfinished: int = 0
+    seconds: float = 0.0
+    changes_pulled: list[int] = field(default_factory=list)
+    pull_bytes: list[int] = field(default_factory=list)
+
+
+def _contact(case_id: uuid.UUID, when: dt.datetime, rng: random.Random) -> dict[str, Any]:
+    met = rng.random() < 0.6
+    return {
+        "id": str(uuid.uuid4()), "case_id": str(case_id), "occurred_at": when.astimezone(JST).isoformat(),
+        "method": "HOME_VISIT", "counterpart": "PERSON" if met else "NONE",
+        "outcome": "MET_PERSON" if met else "NO_ANSWER", "duration_min": 20, "notes": NOTE,
+    }  # fmt: skip
+
+
+def _push_body(client_id: uuid.UUID, cases: list[uuid.UUID], count: int, rng: random.Random) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
+    mutations = []
+    for n in range(count):
+        when = now - dt.timedelta(hours=16, minutes=10 * n)
+        mutations.append({"mid": n + 1, "name": "contact.create", "client_time": when.isoformat(),
+                          "args": _contact(rng.choice(cases), when, rng)})  # fmt: skip
+    return {"client_id": str(client_id), "schema_version": 1, "outbox_depth": count, "mutations": mutations}
+
+
+def yesterday(engine: Engine, phones: int, rng: random.Random) -> list[Phone]:
+    """The installations as they were after yesterday's last sync: registered devices, and the
+    cursor a complete pull would have ended on (taken now, before the evening's changes)."""
+    made: list[Phone] = []
+    with Session(engine) as s:
+        workers = list(s.scalars(select(User).where(User.role == "worker").order_by(User.username)))
+        epoch, high = current_epoch(s), committed_seq(s)
+        cursors, scopes = {}, {}
+        for u in workers:
+            ref = reference.digest(reference.build(s, actor_for(s, u)))
+            cursors[u.id] = Cursor(epoch=epoch, position=end_of(high), floor=high, ref=ref).encode()
+            visible = select(SyncVisibility.case_id).where(SyncVisibility.user_id == u.id, SyncVisibility.visible)
+            scopes[u.id] = sorted(s.scalars(visible))
+        rows = []
+        for i in range(phones):
+            u = workers[i % len(workers)]
+            client_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+            made.append(Phone(u.username, client_id, cursors[u.id], scopes[u.id]))
+            yesterday_evening = dt.datetime.now(dt.UTC) - dt.timedelta(hours=15)
+            rows.append({"id": client_id, "user_id": u.id, "label": "", "last_mid": 0, "outbox_depth": 0,
+                         "created_at": yesterday_evening - dt.timedelta(days=30),
+                         "last_pull_at": yesterday_evening, "last_sync_at": yesterday_evening})  # fmt: skip
+        s.execute(insert(Device), rows)
+        s.commit()
+    return made
+
+
+async def _call(client: httpx.AsyncClient, out: list[Sample], kind: str, method: str, path: str,
+                **kw: Any) -> httpx.Response | None:  # fmt: skip
+    t0 = time.perf_counter()
+    try:
+        r = await client.request(method, path, **kw)
+    except (httpx.HTTPError, OSError) as exc:
+        out.append(Sample(kind, (time.perf_counter() - t0) * 1000, False, type(exc).__name__))
+        return None
+    ms = (time.perf_counter() - t0) * 1000
+    ok = r.status_code == 200
+    if ok and kind == "push":
+        ok = all(x.get("status") == "applied" for x in r.json().get("results", [])) and bool(r.json().get("results"))
+    out.append(Sample(kind, ms, ok, "" if ok else f"{r.status_code} {r.text[:80]}"))
+    return r if ok else None
+
+
+def _client(url: str, client_id: uuid.UUID) -> httpx.AsyncClient:
+    headers = {"Accept": "application/json", "X-Yorisoi-Device": str(client_id)}
+    return httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT, headers=headers)
+
+
+async def _sign_in(c: httpx.AsyncClient, out: list[Sample], username: str, password: str,
+                   client_id: uuid.UUID) -> bool:  # fmt: skip
+    body = {"username": username, "password": password, "device_id": str(client_id)}
+    return await _call(c, out, "signin", "POST", "/api/session", json=body) is not None
+
+
+async def _phone(p: Phone, url: str, password: str, delay: float, sem: asyncio.Semaphore, b: Burst,
+                 rng: random.Random) -> None:  # fmt: skip
+    await asyncio.sleep(delay)
+    async with sem, _client(url, p.client_id) as c:
+        if not await _sign_in(c, b.samples, p.username, password, p.client_id):
+            return
+        body = _push_body(p.client_id, p.cases, MUTATIONS, rng)
+        if await _call(c, b.samples, "push", "POST", "/api/sync/push", json=body) is None:
+            return
+        cursor, changes, size = p.cursor, 0, 0
+        for _ in range(MAX_PAGES):
+            params = {"client_id": str(p.client_id), "limit": PULL_LIMIT, "outbox_depth": 0, "cursor": cursor}
+            r = await _call(c, b.samples, "pull", "GET", "/api/sync/pull", params=params)
+            if r is None:
+                return
+            answer = r.json()
+            changes, size, cursor = changes + len(answer["changes"]), size + len(r.content), answer["cursor"]
+            if answer["reset"]:
+                b.samples.append(Sample("pull", 0, False, "reset: yesterday's cursor was not accepted"))
+                return
+            if not answer["has_more"]:
+                break
+        b.changes_pulled.append(changes)
+        b.pull_bytes.append(size)
+
+
+def evening(engine: Engine, phones: list[Phone], rng: random.Random) -> int:
+    """After the phones' last pull, each worker pushed a few contacts from another device: applied
+    in-process (sync.push, as the server would; no sign-in needed for the setup). Mutations applied."""
+    applied = 0
+    with Session(engine) as s:
+        for username, cases in {p.username: p.cases for p in phones}.items():
+            user = s.scalars(select(User).where(User.username == username)).one()
+            body = _push_body(uuid.uuid4(), cases, EVENING_CONTACTS, rng)
+            answer = push(s, actor_for(s, user), parse_push(body))
+            s.commit()
+            applied += sum(r["status"] == "applied" for r in answer["results"])
+    return applied
+
+
+async def morning(url: str, password: str, phones: list[Phone], rng: random.Random) -> Burst:
+    b = Burst()
+    sem = asyncio.Semaphore(CONCURRENCY)
+    delays = sorted(rng.uniform(0, RAMP_SECONDS) for _ in phones)
+    tasks = [asyncio.create_task(_phone(p, url, password, d, sem, b, random.Random(rng.random())))
+             for p, d in zip(phones, delays, strict=True)]  # fmt: skip
+    t0 = time.perf_counter()
+    done, pending = await asyncio.wait(tasks, timeout=HARD_TIMEOUT)
+    for t in pending:
+        t.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    b.seconds = time.perf_counter() - t0
+    b.unfinished = len(pending) + sum(1 for t in done if t.exception() is not None)
+    return b
+
+
+def _p(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def load_figures(engine: Engine, pop: Population, served: Served, phones: int = PHONES, seed: int = 9) -> list[Figure]:
+    rng = random.Random(seed)
+    fleet = yesterday(engine, phones, rng)
+    applied = evening(engine, fleet, rng)
+    if applied != len({p.username for p in fleet}) * EVENING_CONTACTS:
+        raise RuntimeError(f"the evening's pushes: only {applied} mutations applied")
+    rss_before = served.rss_mib()
+    b = asyncio.run(morning(served.url, pop.password, fleet, rng))
+    # Latencies of every answered or failed request (a failure's time counts too, as a phone waited
+    # for it); phones that never got to send are counted as errors only.
+    sent = [s for s in b.samples if s.ms > 0]
+    ok = [s.ms for s in b.samples if s.ok]
+    errors = [s for s in b.samples if not s.ok]
+    for s in errors[:5]:
+        print(f"  error: {s.kind} {s.detail}")
+    if errors:
+        print(served.log_tail(10))
+    kinds = {k: [s.ms for s in sent if s.kind == k] for k in ("signin", "push", "pull")}
+    changes, size = statistics.median(b.changes_pulled or [0]), statistics.median(b.pull_bytes or [0])
+    print(f"  morning: {phones} phones over {RAMP_SECONDS:g} s, ≤ {CONCURRENCY} at once: {len(b.samples)} requests "
+          f"in {b.seconds:.1f} s; {len(errors)} errors, {b.unfinished} phones unfinished; pulled {changes:g} "
+          f"changes, {size / 1024:.1f} KiB per phone (median); server RSS {rss_before:.0f} MiB before")  # fmt: skip
+    return [
+        Figure.against("load_p50", _p([s.ms for s in sent], 0.5), "ms", None, None),
+        Figure.against("load_p95", _p([s.ms for s in sent], 0.95), "ms", 300, None),
+        Figure.against("load_errors", len(errors) + b.unfinished, "req", 0, None),
+        Figure.against("load_throughput", len(ok) / b.seconds if b.seconds else 0, "req/s", None, None),
+        *(Figure.against(f"load_{k}_p95", _p(v, 0.95), "ms", None, None) for k, v in kinds.items()),
+        Figure.against("load_server_peak_rss", served.peak_rss_mib(), "MiB", None, None),
+    ]
