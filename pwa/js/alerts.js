@@ -28,22 +28,30 @@ function headline(a) {
   return a.rule === "R" ? t("alert_rule.R") : t("alert.needs_review");
 }
 
-/** The live alerts, the open ones first, then by level and age. */
+/**
+ * The live alerts, the open ones first, then by level and age. Computed once per change of the
+ * records (reload() replaces the records map and the outbox list): the caseload asks for every card.
+ */
+let cache = { records: /** @type {unknown} */ (null), outbox: /** @type {unknown} */ (null), list: /** @type {any[]} */ ([]) };
 function sorted() {
-  return records.alerts().sort((x, y) =>
+  const { records: r, outbox: o } = records.state;
+  if (cache.records === r && cache.outbox === o) return cache.list;
+  const list = records.alerts().sort((x, y) =>
     Number(x.state !== "open") - Number(y.state !== "open")
     || LEVEL_ORDER.indexOf(x.level) - LEVEL_ORDER.indexOf(y.level)
     || String(x.opened_at).localeCompare(String(y.opened_at)));
+  cache = { records: r, outbox: o, list };
+  return list;
 }
 
 /** Open alerts (not yet acknowledged, on the phone either). */
 export function openCount() {
-  return records.alerts().filter((a) => a.state === "open").length;
+  return sorted().filter((a) => a.state === "open").length;
 }
 
-/** @param {string} caseId */
-function caseName(caseId) {
-  return records.caseById(caseId)?.name || t("pwa.alert_case_unknown");
+/** Case id → the person's name, for one screen. */
+function caseNames() {
+  return new Map(records.caseload().map((c) => [c.id, c.name]));
 }
 
 /** @param {any} a */
@@ -58,12 +66,12 @@ function levelBadge(a) {
   return h("span", { class: a.level === "urgent" ? "badge urgent" : "badge warn" }, t(`alert_level.${a.level}`));
 }
 
-/** @param {any} a */
-function alertCard(a) {
+/** @param {any} a @param {Map<string, string>} names */
+function alertCard(a, names) {
   return h("li", null,
     h("a", { class: "card alert-card", href: `#/alerts/${a.id}` },
       h("span", { class: "line" }, levelBadge(a), " ", h("strong", null, headline(a))),
-      h("span", { class: "name" }, caseName(a.case_id)),
+      h("span", { class: "name" }, names.get(a.case_id) || t("pwa.alert_case_unknown")),
       h("span", { class: "line" }, t(`alert_rule.${a.rule}`)),
       h("span", { class: "line muted" }, stateLine(a)),
       a._pending ? h("span", { class: "badge" }, t("pwa.pending")) : null));
@@ -73,13 +81,14 @@ function alertCard(a) {
 export function homeLink() {
   const count = openCount();
   return h("p", null, h("a", { class: count ? "button alerts-link has-open" : "button secondary alerts-link", href: "#/alerts" },
-    t("ui.alerts"), " ", count ? h("span", { class: "badge count", "aria-label": t("pwa.alerts_open_count", { count }) }, String(count)) : null));
+    t("ui.alerts"), count ? h("span", { class: "badge count" }, t("pwa.alerts_open_count", { count })) : null));
 }
 
-/** A case card's mark: the case has an alert nobody has looked at yet. @param {string} caseId */
+/** A case card's mark: the case has an alert nobody has looked at yet (the most pressing one). @param {string} caseId */
 export function caseBadge(caseId) {
-  const open = records.alerts().some((a) => a.case_id === caseId && a.state === "open");
-  return open ? h("span", { class: "badge warn" }, t("alert.needs_review")) : null;
+  const first = sorted().find((a) => a.case_id === caseId && a.state === "open");
+  if (!first) return null;
+  return h("span", { class: first.rule === "R" ? "badge urgent" : "badge warn" }, headline(first));
 }
 
 /** On a case page: its live alerts, each leading to its page. @param {string} caseId */
@@ -93,15 +102,27 @@ export function caseAlerts(caseId) {
       " ", h("span", { class: "muted" }, t(`alert_state.${a.state}`))))));
 }
 
+/** Every list the server gives is audited: the list redraws after each sync, so ask at most this often. */
+const STAFF_MS = 5 * 60_000;
+let staff = { at: 0, user: /** @type {string | null} */ (null), items: /** @type {any[]} */ ([]) };
+
+/** Alerts about staff phones (no case): from the server, kept in memory only. */
+async function staffItems() {
+  const user = records.state.user?.id || null;
+  if (user && staff.user === user && Date.now() - staff.at < STAFF_MS) return staff.items;
+  const answer = await api("GET", "/api/alerts");
+  staff = { at: Date.now(), user, items: (answer?.alerts || []).filter((/** @type {any} */ a) => !a.case_id) };
+  return staff.items;
+}
+
 /**
- * Alerts about staff phones, asked from the server with signal (memory only: no case, no name of
- * anyone but staff). Returns the list element, filled when the answer comes.
+ * Alerts about staff phones, asked from the server with signal (no case, no name of anyone but
+ * staff). Returns the list element, filled when the answer comes.
  */
 function staffAlerts() {
   const slot = h("section", { "aria-live": "polite" });
-  if (!navigator.onLine) return slot;
-  void api("GET", "/api/alerts").then((answer) => {
-    const items = (answer?.alerts || []).filter((/** @type {any} */ a) => !a.case_id);
+  if (!navigator.onLine || !records.state.user) return slot;
+  void staffItems().then((items) => {
     if (!items.length) return;
     const members = records.state.records.get("reference:reference")?.members || [];
     const who = (/** @type {string} */ id) => members.find((/** @type {any} */ m) => m.id === id)?.display_name || t("alerts.device_of_worker");
@@ -118,11 +139,12 @@ function staffAlerts() {
 /** @param {HTMLElement} main */
 export function list(main) {
   const items = sorted();
+  const names = caseNames();
   add(main,
     h("p", null, h("a", { href: "#/" }, t("ui.my_cases"))),
     h("h1", null, t("ui.alerts")),
     h("p", null, t("pwa.alerts_intro")),
-    items.length ? h("ul", { class: "cases" }, items.map(alertCard)) : h("p", null, t("ui.no_alerts")),
+    items.length ? h("ul", { class: "cases" }, items.map((a) => alertCard(a, names))) : h("p", null, t("ui.no_alerts")),
     staffAlerts());
 }
 
@@ -133,7 +155,7 @@ export function list(main) {
  * @param {(message: string) => void} done  called once the acknowledgement is on disk
  */
 export async function detail(main, id, done) {
-  const a = records.alerts().find((x) => x.id === id);
+  const a = sorted().find((x) => x.id === id);
   add(main, h("p", null, h("a", { href: "#/alerts" }, t("alerts.back"))));
   if (!a) {
     add(main, h("h1", null, t("ui.alerts")), h("p", null, t("pwa.alert_not_here")));

@@ -247,10 +247,13 @@ export function teamMembers() {
 
 /** The live alerts of the worker's scope as pulled (open and acknowledged), acknowledgements not yet sent applied. */
 export function alerts() {
-  const v = view();
-  const out = [];
-  for (const [key, a] of v) if (key.startsWith("alert:")) out.push(a);
-  return out;
+  /** @type {Map<string, any>} */
+  const v = new Map();
+  for (const [key, a] of state.records) if (key.startsWith("alert:")) v.set(key, a);
+  for (const q of state.outbox) {
+    if (q.mutation.name === "alert.acknowledge") applyMutation(v, q.mutation, { pending: true, mid: q.mid });
+  }
+  return [...v.values()];
 }
 
 /** Open conflicts the server lists for a case (settled by its coordinator). @param {string} caseId */

@@ -334,13 +334,15 @@ def test_a_push_service_that_never_answers_is_reported_and_the_button_stays(
 def test_the_alert_list_and_an_acknowledgement_made_offline_sent_once(
     factory: Factory, db_factory: sessionmaker[Session], phones  # type: ignore[no-untyped-def]
 ) -> None:
-    w = factory.user("worker1")
+    w = factory.user("worker1", display_name="支援員 一郎")
     yamada = factory.case(workers=(w,), family_name="山田", given_name="太郎")
     factory.case(workers=(w,), family_name="鈴木", given_name="一郎")
     other = factory.case(family_name="佐藤", given_name="花子")  # not the worker's
     open_alert = _alert(db_factory, yamada.id, yamada.team_id, rule="S2", level="warning")
     _alert(db_factory, yamada.id, yamada.team_id, rule="S1", level="caution", state="resolved")
     _alert(db_factory, other.id, other.team_id, rule="S4", level="review")
+    with db_factory() as s, s.begin():  # about the worker's own phone: no case, not pulled
+        s.add(Alert(subject_user_id=w.id, team_id=yamada.team_id, rule="DEVICE_UNSYNCED", level="caution"))
     note = "母と電話で話した。次は訪問カナリア七号"
     next_date = (dt.date.today() + dt.timedelta(days=14)).isoformat()
 
@@ -389,6 +391,10 @@ def test_the_alert_list_and_an_acknowledgement_made_offline_sent_once(
     expect_unsent(page, 0)
     expect(cards).not_to_contain_text("未送信")
     expect(cards).to_contain_text("確認済み")
+    # With signal the list also shows what the server says about staff phones (asked, not stored).
+    expect(page.get_by_role("heading", name="担当者の端末について")).to_be_visible()
+    expect(page.get_by_text("端末が未同期")).to_be_visible()
+    expect(page.get_by_text("支援員 一郎", exact=True)).to_be_visible()
     page.get_by_role("button", name="今すぐ同期").click()
     wait_synced(page)
     with db_factory() as s:
