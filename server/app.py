@@ -22,6 +22,7 @@ from server.security.headers import SecurityHeadersMiddleware
 from server.settings import Settings
 from server.views import account, admin_audit, api_docs, app_shell, errors, exports, home, office, reports, session
 from server.views import admin_ladder as ladder_admin
+from server.views import admin_thresholds as thresholds_admin
 from server.views import alerts as alert_pages
 from server.views import cases as case_pages
 from server.views import devices as device_views
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *admin_audit.routes,
         *device_views.routes,
         *ladder_admin.routes,
+        *thresholds_admin.routes,
         *account.routes,
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]

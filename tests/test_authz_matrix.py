@@ -140,6 +140,7 @@ ROLE_PAGES: dict[str, dict[str, int]] = {
     },
     "/admin/devices": {"worker": 403, "coordinator": 403, "supervisor": 403, "admin": 200},
     "/admin/ladder": {"worker": 403, "coordinator": 403, "supervisor": 403, "admin": 200},
+    "/admin/thresholds": {"worker": 403, "coordinator": 403, "supervisor": 403, "admin": 200},
     # The audit log, read after the matrix above filled it: never a person's name (asserted below).
     "/admin/audit": {"worker": 403, "coordinator": 403, "supervisor": 403, "admin": 200},
     "/admin/audit.csv": {"worker": 403, "coordinator": 403, "supervisor": 403, "admin": 200},
