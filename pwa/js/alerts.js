@@ -81,7 +81,7 @@ function alertCard(a, names) {
 export function homeLink() {
   const count = openCount();
   return h("p", null, h("a", { class: count ? "button alerts-link has-open" : "button secondary alerts-link", href: "#/alerts" },
-    t("ui.alerts"), count ? h("span", { class: "badge count" }, t("pwa.alerts_open_count", { count })) : null));
+    t("ui.alerts"), count ? " " : null, count ? h("span", { class: "badge count" }, t("pwa.alerts_open_count", { count })) : null));
 }
 
 /** A case card's mark: the case has an alert nobody has looked at yet (the most pressing one). @param {string} caseId */
