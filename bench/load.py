@@ -16,6 +16,10 @@ would have ended on at that moment (epoch, the committed change number, the refe
 
 Loopback only (bench.live.HOST); every request has a timeout and the whole burst stops after
 HARD_TIMEOUT seconds, counting whatever did not finish as errors.
+
+    .venv/bin/python -m bench --db postgres --only load       # as in `make bench`
+    .venv/bin/python -m bench.load --phones 100 --ramp 60     # the burst alone, other shapes
+    .venv/bin/python -m bench.load --signed-in                # sessions outlived the night: no sign-in
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ from bench.live import Served
 from bench.measure import Figure
 from server.models import Device, User
 from server.models.sync import SyncVisibility
-from server.services.auth import actor_for
+from server.services.auth import actor_for, start_session
+from server.settings import Settings
 from sync import reference
 from sync.cursor import Cursor, committed_seq, current_epoch, end_of
 from sync.envelope import parse_push
@@ -56,6 +61,7 @@ PULL_LIMIT = 500  # as js/sync.js
 MAX_PAGES = 100
 JST = dt.timezone(dt.timedelta(hours=9))
 NOTE = "玄関先で短く話しました。次回は午後に訪問します。"
+SESSION_COOKIE = "yorisoi_session"  # server.views.base.session_cookie_name over http
 
 
 @dataclass
@@ -64,6 +70,7 @@ class Phone:
     client_id: uuid.UUID
     cursor: str
     cases: list[uuid.UUID]
+    session: str = ""  # a session still valid from yesterday (only with `sign_in=False`)
 
 
 @dataclass
@@ -102,9 +109,10 @@ def _push_body(client_id: uuid.UUID, cases: list[uuid.UUID], count: int, rng: ra
     return {"client_id": str(client_id), "schema_version": 1, "outbox_depth": count, "mutations": mutations}
 
 
-def yesterday(engine: Engine, phones: int, rng: random.Random) -> list[Phone]:
+def yesterday(engine: Engine, phones: int, rng: random.Random, sessions: bool = False) -> list[Phone]:
     """The installations as they were after yesterday's last sync: registered devices, and the
-    cursor a complete pull would have ended on (taken now, before the evening's changes)."""
+    cursor a complete pull would have ended on (taken now, before the evening's changes). With
+    `sessions`, each also keeps a signed-in session (as if sessions outlived the night)."""
     made: list[Phone] = []
     with Session(engine) as s:
         workers = list(s.scalars(select(User).where(User.role == "worker").order_by(User.username)))
@@ -125,6 +133,10 @@ def yesterday(engine: Engine, phones: int, rng: random.Random) -> list[Phone]:
                          "created_at": yesterday_evening - dt.timedelta(days=30),
                          "last_pull_at": yesterday_evening, "last_sync_at": yesterday_evening})  # fmt: skip
         s.execute(insert(Device), rows)
+        if sessions:
+            users = {u.username: u for u in workers}
+            for p in made:
+                p.session = start_session(s, Settings(), users[p.username], "127.0.0.1", p.client_id).token
         s.commit()
     return made
 
@@ -160,7 +172,9 @@ async def _phone(p: Phone, url: str, password: str, delay: float, sem: asyncio.S
                  rng: random.Random) -> None:  # fmt: skip
     await asyncio.sleep(delay)
     async with sem, _client(url, p.client_id) as c:
-        if not await _sign_in(c, b.samples, p.username, password, p.client_id):
+        if p.session:
+            c.cookies.set(SESSION_COOKIE, p.session)
+        elif not await _sign_in(c, b.samples, p.username, password, p.client_id):
             return
         body = _push_body(p.client_id, p.cases, MUTATIONS, rng)
         if await _call(c, b.samples, "push", "POST", "/api/sync/push", json=body) is None:
@@ -196,10 +210,10 @@ def evening(engine: Engine, phones: list[Phone], rng: random.Random) -> int:
     return applied
 
 
-async def morning(url: str, password: str, phones: list[Phone], rng: random.Random) -> Burst:
+async def morning(url: str, password: str, phones: list[Phone], ramp: float, rng: random.Random) -> Burst:
     b = Burst()
     sem = asyncio.Semaphore(CONCURRENCY)
-    delays = sorted(rng.uniform(0, RAMP_SECONDS) for _ in phones)
+    delays = sorted(rng.uniform(0, ramp) for _ in phones)
     tasks = [asyncio.create_task(_phone(p, url, password, d, sem, b, random.Random(rng.random())))
              for p, d in zip(phones, delays, strict=True)]  # fmt: skip
     t0 = time.perf_counter()
@@ -220,14 +234,15 @@ def _p(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
-def load_figures(engine: Engine, pop: Population, served: Served, phones: int = PHONES, seed: int = 9) -> list[Figure]:
+def load_figures(engine: Engine, pop: Population, served: Served, phones: int = PHONES, ramp: float = RAMP_SECONDS,
+                 sign_in: bool = True, seed: int = 9) -> list[Figure]:  # fmt: skip
     rng = random.Random(seed)
-    fleet = yesterday(engine, phones, rng)
+    fleet = yesterday(engine, phones, rng, sessions=not sign_in)
     applied = evening(engine, fleet, rng)
     if applied != len({p.username for p in fleet}) * EVENING_CONTACTS:
         raise RuntimeError(f"the evening's pushes: only {applied} mutations applied")
     rss_before = served.rss_mib()
-    b = asyncio.run(morning(served.url, pop.password, fleet, rng))
+    b = asyncio.run(morning(served.url, pop.password, fleet, ramp, rng))
     # Latencies of every answered or failed request (a failure's time counts too, as a phone waited
     # for it); phones that never got to send are counted as errors only.
     sent = [s for s in b.samples if s.ms > 0]
@@ -239,7 +254,7 @@ def load_figures(engine: Engine, pop: Population, served: Served, phones: int = 
         print(served.log_tail(10))
     kinds = {k: [s.ms for s in sent if s.kind == k] for k in ("signin", "push", "pull")}
     changes, size = statistics.median(b.changes_pulled or [0]), statistics.median(b.pull_bytes or [0])
-    print(f"  morning: {phones} phones over {RAMP_SECONDS:g} s, ≤ {CONCURRENCY} at once: {len(b.samples)} requests "
+    print(f"  morning: {phones} phones over {ramp:g} s, ≤ {CONCURRENCY} at once: {len(b.samples)} requests "
           f"in {b.seconds:.1f} s; {len(errors)} errors, {b.unfinished} phones unfinished; pulled {changes:g} "
           f"changes, {size / 1024:.1f} KiB per phone (median); server RSS {rss_before:.0f} MiB before")  # fmt: skip
     return [
@@ -250,3 +265,42 @@ def load_figures(engine: Engine, pop: Population, served: Served, phones: int = 
         *(Figure.against(f"load_{k}_p95", _p(v, 0.95), "ms", None, None) for k, v in kinds.items()),
         Figure.against("load_server_peak_rss", served.peak_rss_mib(), "MiB", None, None),
     ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.load`: the burst alone, with its knobs (the default database size)."""
+    import argparse
+    import tempfile
+    from pathlib import Path
+
+    from bench.databases import temporary_url
+    from bench.generate import Size, populate
+    from bench.live import serve
+    from server import migrate
+    from server.db import make_engine
+
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=main.__doc__)
+    parser.add_argument("--phones", type=int, default=PHONES)
+    parser.add_argument("--ramp", type=float, default=RAMP_SECONDS, help="seconds over which the phones start")
+    parser.add_argument("--signed-in", action="store_true", help="sessions outlived the night: no sign-in")
+    parser.add_argument("--scale", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    with temporary_url("postgres") as url, tempfile.TemporaryDirectory(prefix="yorisoi-bench-live-") as data:
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine)
+            pop = populate(engine, Size.of(args.scale))
+            with serve(url, Path(data)) as served:
+                for f in load_figures(engine, pop, served, args.phones, args.ramp, not args.signed_in):
+                    print("  " + f.line())
+        finally:
+            engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))  # the database is dropped
+    sys.exit(main())
