@@ -41,6 +41,7 @@ const SHELL = [
   "/app/js/lock.js",
   "/app/js/lockscreens.js",
   "/app/js/notify.js",
+  "/app/js/platform.js",
   "/app/js/records.js",
   "/app/js/screens.js",
   "/app/js/store.js",

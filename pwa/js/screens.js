@@ -7,27 +7,9 @@ import * as records from "./records.js";
 import { api, ApiFailure } from "./api.js";
 import * as device from "./device.js";
 import { field } from "./dom.js";
+import * as platform from "./platform.js";
 import * as alertsview from "./alerts.js";
 import * as notify from "./notify.js";
-
-/** iPhone or iPad (iPadOS reports itself as a Mac with touch). */
-export function isIos() {
-  const ua = navigator.userAgent;
-  return /iPad|iPhone|iPod/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1);
-}
-
-export function isStandalone() {
-  return window.matchMedia?.("(display-mode: standalone)").matches || /** @type {any} */ (navigator).standalone === true;
-}
-
-/** On an iPhone not yet added to the home screen: how to do it, and why. */
-export function iosInstallHint() {
-  if (!isIos() || isStandalone()) return null;
-  return h("aside", { class: "card hint-card", "aria-labelledby": "ios-hint-title" },
-    h("h2", { id: "ios-hint-title" }, t("pwa.ios_install_title")),
-    h("p", null, t("pwa.ios_install_steps")),
-    h("p", null, t("pwa.ios_install_why")));
-}
 
 function languageSwitch() {
   const other = language() === "ja" ? "en" : "ja";
@@ -91,7 +73,7 @@ export function signIn(main, flow, reason) {
     reason ? h("p", { class: "notice", role: "status" }, reason) : null,
     form,
     h("p", null, languageSwitch()),
-    iosInstallHint(),
+    platform.homeScreenHint(),
   );
 }
 
@@ -116,7 +98,7 @@ export function caseload(main) {
   const cases = records.caseload();
   add(main,
     h("h1", null, t("ui.my_cases")),
-    iosInstallHint(),
+    platform.homeScreenHint(),
     alertsview.homeLink(),
     records.orphanProblems().map(problemCard),
     cases.length === 0 ? h("p", null, t("pwa.no_cases")) : null,
@@ -237,7 +219,7 @@ export function settings(main, opts) {
     h("section", { class: "card" }, h("h2", null, t("pwa.storage_title")),
       h("p", null, opts.persisted === true ? t("pwa.storage_persisted") : opts.persisted === false ? t("pwa.storage_not_persisted") : t("pwa.storage_unknown"))),
     notify.settingsCard(),
-    isIos() ? h("section", { class: "card" }, h("h2", null, t("pwa.ios_install_title")), h("p", null, isStandalone() ? t("pwa.ios_installed") : t("pwa.ios_install_steps")), h("p", null, t("pwa.ios_install_why"))) : null,
+    platform.homeScreenCard(),
     h("div", { class: "actions" },
       h("button", { type: "button", class: "secondary", onclick: () => opts.lock() }, t("pwa.lock_now")),
       h("button", { type: "button", class: "secondary", onclick: () => opts.signOut() }, t("auth.sign_out"))),

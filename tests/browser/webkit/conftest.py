@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import LiveServer
-from tests.browser.webkit.safari import MINIBROWSER, WEBKIT_DRIVER, Safari
+from tests.browser.webkit.safari import IPHONE, MINIBROWSER, WEBKIT_DRIVER, Safari
 
 XVFB = "/usr/bin/Xvfb"
 
@@ -60,6 +60,16 @@ def x_display() -> Iterator[str]:
 def safari(x_display: str, live_server: LiveServer, tmp_path: Path) -> Iterator[Safari]:
     """One WebKit session (an empty profile of its own) on the live server; closed at the end."""
     browser = Safari(x_display, live_server.url, tmp_path / "webkit.log")
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture
+def iphone(x_display: str, live_server: LiveServer, tmp_path: Path) -> Iterator[Safari]:
+    """WebKit calling itself an iPhone's Safari (a tab, not the home screen)."""
+    browser = Safari(x_display, live_server.url, tmp_path / "webkit.log", user_agent=IPHONE)
     try:
         yield browser
     finally:

@@ -53,6 +53,7 @@ def test_sign_in_offline_visit_restart_and_delivery_exactly_once(
         "return {sync: 'SyncManager' in window, push: 'PushManager' in window, storage: Boolean(navigator.storage)}"
     )
     assert capabilities["sync"] is False  # what this test proves: the app works without Background Sync
+    assert not safari.find("heading", "ホーム画面に追加してください")  # advice for iPhones only
 
     # Reload: the key left memory, the PIN brings it back.
     safari.reload()
