@@ -19,20 +19,11 @@ import { h, replace } from "./dom.js";
 import { t } from "./i18n.js";
 import * as store from "./store.js";
 import { api, ApiFailure } from "./api.js";
+import { needsHomeScreen } from "./platform.js";
 
 const WANTED = "push_wanted";
 export const SUBSCRIBE_MS = 20_000;
 const ROUTE = /^#\/alerts(\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$/;
-
-/** iPhone or iPad (iPadOS reports itself as a Mac with touch). */
-function appleMobile() {
-  const ua = navigator.userAgent;
-  return /iPad|iPhone|iPod/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1);
-}
-
-function homeScreenApp() {
-  return window.matchMedia?.("(display-mode: standalone)").matches || /** @type {any} */ (navigator).standalone === true;
-}
 
 /**
  * Whether this browser can receive notifications from the app, and if not, why:
@@ -43,7 +34,7 @@ function homeScreenApp() {
  */
 export function pushSupport() {
   const apis = "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
-  if (!apis) return { available: false, reason: appleMobile() && !homeScreenApp() ? "needs_home_screen" : "unsupported" };
+  if (!apis) return { available: false, reason: needsHomeScreen() ? "needs_home_screen" : "unsupported" };
   if (Notification.permission === "denied") return { available: false, reason: "blocked" };
   return { available: true, reason: "ok" };
 }

@@ -1,7 +1,8 @@
 // @ts-check
 /**
- * What this browser is and offers, detected rather than assumed from its name. The app works
- * without each optional feature (docs/field-app.md, "Browsers"):
+ * Which platform this is: an iPhone, in a Safari tab or from the home screen. Everything optional
+ * is detected where it is used, never assumed from the browser's name, and the app works without it
+ * (docs/field-app.md, "Browsers"):
  *
  * - Background Sync (Chromium only): without it, the app sends when it opens, when the network comes
  *   back, every minute while open, and on 「今すぐ同期」.
@@ -10,9 +11,9 @@
  * - Persistent storage (`navigator.storage.persist`): without it (or refused), the settings say the
  *   browser may clear data on the phone, and to sync often.
  *
- * An iPhone's Safari tab has neither push nor protection from eviction (Safari clears a site's data
- * after weeks without a visit); added to the home screen it has both, so the app tells an iPhone user
- * to do that.
+ * An iPhone's Safari tab has no push, and Safari clears a site's stored data after about a week of
+ * use without a visit to it; an app added to the home screen gets push and is spared that clearing,
+ * so the app tells an iPhone user to add it.
  */
 
 import { h } from "./dom.js";
@@ -31,18 +32,9 @@ export function isStandalone() {
   return window.matchMedia?.("(display-mode: standalone)").matches || /** @type {any} */ (navigator).standalone === true;
 }
 
-/** An iPhone user who should add the app to the home screen (for notifications and to keep records). */
+/** An iPhone user who should add the app to the home screen (for notifications and to keep records; js/notify.js). */
 export function needsHomeScreen() {
   return isIos() && !isStandalone();
-}
-
-/** The optional features this browser has. */
-export function features() {
-  return {
-    backgroundSync: "serviceWorker" in navigator && "SyncManager" in window,
-    push: "serviceWorker" in navigator && "PushManager" in window && "Notification" in window,
-    persistence: typeof navigator.storage?.persist === "function",
-  };
 }
 
 /** The hint for the home and sign-in screens: how to add the app to the home screen, and why. */
