@@ -33,6 +33,9 @@ def _superseded(c: type[Contact] | Any) -> ColumnElement[bool]:
     amendment with a newer amendment of the same original (by received_at, then id)."""
     newer = aliased(Contact)
     return exists().where(
+        # Implied by the equality, but stated so that the planner reads the partial index of
+        # amendments (ix_contact_amendment) rather than hashing every contact.
+        newer.amends_id.is_not(None),
         newer.amends_id == func.coalesce(c.amends_id, c.id),
         newer.id != c.id,
         or_(
