@@ -46,6 +46,12 @@ def _superseded(c: type[Contact] | Any) -> ColumnElement[bool]:
     )
 
 
+def is_effective(c: type[Contact] | Any) -> ColumnElement[bool]:
+    """True for the contact row that has the last word on its attempt (see `effective_contacts`);
+    for correlated checks such as "was this case reached before that day"."""
+    return ~_superseded(c)
+
+
 def effective_contacts(case_ids: Collection[uuid.UUID] | None = None) -> Subquery:
     """Columns: id (the original's), case_id, occurred_at, method, counterpart, outcome, reached,
     sharing_basis, reception, duration_min, amended (bool).

@@ -26,14 +26,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Date, Integer, String, and_, case, exists, func, literal, null, select, union_all
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
+from server.db import UTCDateTime
 from server.errors import ApiError
-from server.models import Case, MilestoneEvent
+from server.models import Case, Contact, MilestoneEvent
 from server.permissions import Actor, Permission, case_scope
-from server.services.derived import day_start, effective_contacts, local_date
+from server.services.derived import day_start, effective_contacts, is_effective, local_date
 from server.vocab import CLOSED_REASONS, CONTACT_METHODS, REFERRAL_SOURCES
 
 OUTREACH_ITEM = 4  # 社会福祉法第106条の4第2項第4号
@@ -84,7 +85,6 @@ def indicators(
     lo, hi = day_start(start), day_start(end + dt.timedelta(days=1))
     out = Indicators(start=start, end=end)
     _contact_figures(session, out, scope, lo, hi)
-    eff = effective_contacts()
 
     new = dict(
         session.execute(
@@ -96,23 +96,6 @@ def indicators(
     out.new_by_source = {s: int(new.get(s, 0)) for s in REFERRAL_SOURCES}
     out.new_by_source.update({s: int(c) for s, c in new.items() if s not in REFERRAL_SOURCES})
     out.new_cases = sum(int(v) for v in new.values())
-
-    # Only cases that reached the person within the period can have their first such contact in it.
-    reached_now = aliased(eff)
-    candidates = select(reached_now.c.case_id).where(
-        reached_now.c.reached == "person", reached_now.c.occurred_at >= lo, reached_now.c.occurred_at < hi
-    )
-    first = (
-        select(Case.identified_on, func.min(eff.c.occurred_at).label("first_at"))
-        .select_from(eff)
-        .join(Case, Case.id == eff.c.case_id)
-        .where(scope, eff.c.reached == "person", Case.id.in_(candidates))
-        .group_by(Case.id, Case.identified_on)
-        .having(and_(func.min(eff.c.occurred_at) >= lo, func.min(eff.c.occurred_at) < hi))
-    )
-    days = [max((local_date(at) - identified).days, 0) for identified, at in session.execute(first)]
-    out.days_to_person_count = len(days)
-    out.days_to_person_median = float(statistics.median(days)) if days else None
 
     connected = session.execute(
         select(MilestoneEvent.destination, func.count())
@@ -154,44 +137,73 @@ def _months(start: dt.date, end: dt.date) -> list[dt.date]:
 def _contact_figures(
     session: Session, out: Indicators, scope: ColumnElement[bool], lo: dt.datetime, hi: dt.datetime
 ) -> None:
-    """Every figure about the period's contact attempts from two scans that return few rows: distinct
-    persons (overall, reached, family reached) as one row, and counts by (method, reached, sharing
-    basis, month)."""
+    """Every figure about the period's contact attempts from one statement: the period's effective
+    contacts in scope are found once (a CTE) and read three times — distinct persons (overall,
+    reached, family reached) as one row, counts by (method, reached, sharing basis, month), and the
+    cases whose first contact that reached the person falls in the period (with their 把握日)."""
     months = _months(out.start, out.end)
     bounds = [day_start(max(m, out.start)) for m in months]
     eff = effective_contacts()
     period = (
-        select(eff.c.id)
+        select(
+            eff.c.case_id,
+            Case.person_id,
+            Case.identified_on,
+            eff.c.method,
+            eff.c.reached,
+            eff.c.sharing_basis,
+            eff.c.occurred_at,
+        )
         .select_from(eff)
         .join(Case, Case.id == eff.c.case_id)
         .where(scope, eff.c.occurred_at >= lo, eff.c.occurred_at < hi)
+        .cte("period")
     )
+    p = period.c
 
     def distinct_persons(reached: str | None = None) -> Any:
-        person = Case.person_id if reached is None else case((eff.c.reached == reached, Case.person_id))
+        person = p.person_id if reached is None else case((p.reached == reached, p.person_id))
         return func.count(func.distinct(person))
 
-    supported, reached_person, reached_family = session.execute(
-        period.with_only_columns(distinct_persons(), distinct_persons("person"), distinct_persons("family"))
-    ).one()
-    out.persons_supported, out.persons_reached, out.families_reached = (
-        int(supported or 0), int(reached_person or 0), int(reached_family or 0)
+    bucket = case(*[(p.occurred_at < b, i - 1) for i, b in enumerate(bounds[1:], start=1)], else_=len(months) - 1)
+    # A case's first reach of the person is in the period when it was reached in the period and
+    # never before it (by the corrected values: only effective contacts count).
+    earlier = aliased(Contact)
+    reached_before = exists().where(
+        earlier.case_id == p.case_id, earlier.reached == "person", earlier.occurred_at < lo, is_effective(earlier)
     )
-    bucket = case(*[(eff.c.occurred_at < b, i - 1) for i, b in enumerate(bounds[1:], start=1)], else_=len(months) - 1)
+    none_str, none_int = null().cast(String), null().cast(Integer)
+    parts = union_all(
+        select(literal(0).label("part"), p.method, p.reached, p.sharing_basis, bucket.label("bucket"),
+               func.count().label("n1"), none_int.label("n2"), none_int.label("n3"),
+               null().cast(Date).label("identified_on"), null().cast(UTCDateTime()).label("first_at"))
+        .group_by(p.method, p.reached, p.sharing_basis, bucket),
+        select(literal(1), none_str, none_str, none_str, none_int, distinct_persons(), distinct_persons("person"),
+               distinct_persons("family"), null().cast(Date), null().cast(UTCDateTime())),
+        select(literal(2), none_str, none_str, none_str, none_int, none_int, none_int, none_int, p.identified_on,
+               func.min(p.occurred_at))
+        .where(p.reached == "person")
+        .group_by(p.case_id, p.identified_on)
+        .having(~reached_before),  # once per case, not per contact
+    )  # fmt: skip
     by_method: dict[str, int] = dict.fromkeys(CONTACT_METHODS, 0)
     meetings: dict[str, int] = dict.fromkeys(MEETING_KIND_ORDER, 0)
     monthly = [dict.fromkeys(("person", "family", "none"), 0) for _m in months]
-    for method, reached, basis, index, count in session.execute(
-        period.with_only_columns(eff.c.method, eff.c.reached, eff.c.sharing_basis, bucket, func.count()).group_by(
-            eff.c.method, eff.c.reached, eff.c.sharing_basis, bucket
-        )
-    ):
-        n = int(count)
-        by_method[method] = by_method.get(method, 0) + n
-        if method == "MEETING":
-            meetings[MEETING_KINDS.get(basis, "other")] += n
-        monthly[int(index)][reached] = monthly[int(index)].get(reached, 0) + n
+    days: list[int] = []
+    for part, method, reached, basis, index, n1, n2, n3, identified, first_at in session.execute(parts):
+        if part == 0:
+            n = int(n1)
+            by_method[method] = by_method.get(method, 0) + n
+            if method == "MEETING":
+                meetings[MEETING_KINDS.get(basis, "other")] += n
+            monthly[int(index)][reached] = monthly[int(index)].get(reached, 0) + n
+        elif part == 1:
+            out.persons_supported, out.persons_reached, out.families_reached = int(n1 or 0), int(n2 or 0), int(n3 or 0)
+        else:
+            days.append(max((local_date(first_at) - identified).days, 0))
     out.contacts_by_method = by_method
     out.contacts_total = sum(by_method.values())
     out.meetings = meetings
     out.monthly = list(zip(months, monthly, strict=True))
+    out.days_to_person_count = len(days)
+    out.days_to_person_median = float(statistics.median(days)) if days else None
