@@ -19,9 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import Table, and_, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -32,7 +34,9 @@ from server.alerts.notify import AlertEvent, notify
 from server.alerts.schedule import PushSchedule
 from server.alerts.sqlfuncs import thresholds_by_team, thresholds_cte, today_in_japan
 from server.alerts.thresholds import Thresholds
+from server.db import new_id
 from server.models import Alert, Case, JobLease, User
+from server.models.sync_stamp import touch
 from server.services import audit
 from server.services.derived import effective_contacts
 from server.vocab import AlertState
@@ -41,6 +45,7 @@ log = logging.getLogger("yorisoi.alerts")
 
 SEVERITY = {"caution": 1, "review": 1, "warning": 2, "meeting": 3, "urgent": 4}
 EVALUATION_LOCK = "alerts.evaluate"
+INSERT_CHUNK = 1000  # alerts per INSERT statement (SQLite allows 32,766 bound values in one)
 
 
 def escalates_at_once(rule: str, level: str) -> bool:
@@ -87,6 +92,30 @@ def insert_alert(session: Session, **values: object) -> Alert | None:
     except IntegrityError:
         return None
     return alert
+
+
+def insert_alerts(session: Session, rows: Iterable[dict[str, Any]]) -> list[AlertEvent]:
+    """Open many live alerts at once: multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING`, set-based
+    instead of a savepoint per alert. A row whose case (or worker) already has a live alert of its
+    rule — raised meanwhile by a concurrent transaction — is skipped by the partial unique indexes
+    (the database waits for that transaction rather than failing), so there is still never more
+    than one. Returns a `raised` event for each alert actually inserted."""
+    table: Table = Alert.__table__  # type: ignore[assignment]
+    columns = ("id", "case_id", "subject_user_id", "team_id", "rule", "level", "opened_at", "escalated_at")
+    params = [{"id": new_id(), "case_id": None, "subject_user_id": None, "escalated_at": None, **r} for r in rows]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).on_conflict_do_nothing().returning(*(table.c[c] for c in columns))
+    events: list[AlertEvent] = []
+    for i in range(0, len(params), INSERT_CHUNK):
+        for row in session.execute(stmt, params[i : i + INSERT_CHUNK]):
+            events.append(
+                AlertEvent(kind="raised", alert_id=row.id, rule=row.rule, level=row.level, team_id=row.team_id,
+                           case_id=row.case_id, subject_user_id=row.subject_user_id,
+                           escalated=row.escalated_at is not None)
+            )  # fmt: skip
+    touch(session, Alert, (e.alert_id for e in events))  # numbered for the phones' pull at commit
+    return events
 
 
 def _cleared_urgent(session: Session, ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -188,32 +217,22 @@ def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None =
             report.events.append(event("reopened", alert))
         _maybe_escalate(alert, now, by_team.get(alert.team_id, Thresholds()), report)
 
-    for key, candidate in wanted.items():
-        if key in seen_cases:
-            continue
-        new = insert_alert(
-            session,
-            case_id=candidate.case_id,
-            team_id=candidate.team_id,
-            rule=candidate.rule,
-            level=candidate.level,
-            opened_at=now,
-            escalated_at=now if escalates_at_once(candidate.rule, candidate.level) else None,
-        )
-        if new is not None:
-            report.events.append(event("raised", new))
-
+    new_rows: list[dict[str, Any]] = [
+        {"case_id": c.case_id, "team_id": c.team_id, "rule": c.rule, "level": c.level, "opened_at": now,
+         "escalated_at": now if escalates_at_once(c.rule, c.level) else None}
+        for key, c in wanted.items()
+        if key not in seen_cases
+    ]  # fmt: skip
     new_subjects = device_subjects - seen_subjects
     if new_subjects:
         rows = session.execute(select(User.id, User.team_id).where(User.id.in_(new_subjects)))
         teams = {user_id: team_id for user_id, team_id in rows}  # noqa: C416 - rows are Row objects
-        for user_id in sorted(new_subjects):
-            new = insert_alert(
-                session, subject_user_id=user_id, team_id=teams[user_id], rule=DEVICE_RULE, level="caution",
-                opened_at=now,
-            )
-            if new is not None:
-                report.events.append(event("raised", new))
+        new_rows.extend(
+            {"subject_user_id": user_id, "team_id": teams[user_id], "rule": DEVICE_RULE, "level": "caution",
+             "opened_at": now}
+            for user_id in sorted(new_subjects)
+        )  # fmt: skip
+    report.events.extend(insert_alerts(session, new_rows))
 
     session.flush()
     report.pushes_queued = notify(session, report.events, now, schedule)

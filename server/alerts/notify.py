@@ -36,13 +36,19 @@ def notify(session: Session, events: list[AlertEvent], now: dt.datetime, schedul
     """Queue the pushes these events call for; returns how many subscriptions were queued for.
     `schedule` None means "send now" (urgent events need no settings)."""
     wanted: dict[str, set[uuid.UUID]] = {}
+    # Teams are few and a first evaluation can raise thousands of alerts: one query per audience.
+    audiences: dict[tuple[uuid.UUID, bool, bool], list[uuid.UUID]] = {}
     for ev in events:
         if ev.kind in ("raised", "reopened"):
-            users = recipients(session, ev.team_id, coordinators=True, supervisors=ev.escalated)
+            audience = (ev.team_id, True, ev.escalated)
         elif ev.kind == "escalated":
-            users = recipients(session, ev.team_id, coordinators=False, supervisors=True)
+            audience = (ev.team_id, False, True)
         else:
             continue
+        if audience not in audiences:
+            team_id, coordinators, supervisors = audience
+            audiences[audience] = recipients(session, team_id, coordinators=coordinators, supervisors=supervisors)
+        users = audiences[audience]
         kind = "urgent" if ev.rule == URGENT_RULE else "alerts"
         wanted.setdefault(kind, set()).update(users)
         if ev.rule == DEVICE_RULE and ev.subject_user_id is not None and ev.kind != "escalated":
