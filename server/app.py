@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio.to_thread
 import jinja2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,9 +16,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from server.alerts.runner import start_background
-from server.db import make_engine, make_session_factory
+from server.db import make_engine, make_session_factory, pool_options
 from server.errors import ApiError
 from server.security.access_log import AccessLogMiddleware
+from server.security.admission import Admission
 from server.security.csrf import CSRFMiddleware
 from server.security.headers import SecurityHeadersMiddleware
 from server.settings import Settings
@@ -30,10 +33,34 @@ from server.views import push as push_api
 from server.views import sync as sync_api
 
 HERE = Path(__file__).resolve().parent
+# Connections the pool keeps beyond the admitted requests and sign-ins: the alert runner's thread,
+# and a spare.
+POOL_RESERVE = 2
+
+log = logging.getLogger("yorisoi")
+
+
+def check_capacity(settings: Settings) -> None:
+    """Warn when the pool could run out before the request limit is reached (then requests wait
+    in the pool, and time out there as 503s, instead of waiting in the admission queue)."""
+    needed = settings.max_concurrent_requests + settings.max_concurrent_sign_ins + POOL_RESERVE
+    if settings.db_pool_size + settings.db_max_overflow < needed:
+        log.warning(
+            "YORISOI_DB_POOL_SIZE + YORISOI_DB_MAX_OVERFLOW (%d) should be at least "
+            "YORISOI_MAX_CONCURRENT_REQUESTS + YORISOI_MAX_CONCURRENT_SIGN_INS + %d (%d)",
+            settings.db_pool_size + settings.db_max_overflow,
+            POOL_RESERVE,
+            needed,
+        )
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    # Starlette runs each request's transaction in anyio's thread pool (40 threads by default):
+    # enough threads for every admitted request.
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    s: Settings = app.state.settings
+    limiter.total_tokens = max(limiter.total_tokens, s.max_concurrent_requests + s.max_concurrent_sign_ins)
     # The stall-rule evaluation and push delivery thread (server/alerts/runner.py).
     runner = start_background(app.state.db, app.state.settings)
     try:
@@ -46,7 +73,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    engine = make_engine(settings.database_url)
+    check_capacity(settings)
+    pool = pool_options(
+        settings.database_url, settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_seconds
+    )
+    engine = make_engine(settings.database_url, **pool)
     routes = [
         *session.routes,
         *home.routes,
@@ -83,6 +114,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.engine = engine
     app.state.db = make_session_factory(engine)
+    app.state.admission = Admission.of(
+        settings.max_concurrent_requests, settings.max_concurrent_sign_ins, settings.request_queue_seconds
+    )
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.state.templates = Jinja2Templates(env=env)
     return app

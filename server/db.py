@@ -99,5 +99,17 @@ def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs: Any) -> En
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+def pool_options(url: str, size: int, overflow: int, timeout: float) -> dict[str, Any]:
+    """`create_engine` arguments for the connection pool of a served app.
+
+    The pool holds `size` connections and opens up to `overflow` more under load; a request that
+    finds none free waits `timeout` seconds and then fails with SQLAlchemy's `TimeoutError`
+    (answered 503 by server/views/base.py). In-memory SQLite keeps one connection per thread and
+    takes no pool sizes."""
+    if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite+pysqlite:")):
+        return {}
+    return {"pool_size": size, "max_overflow": overflow, "pool_timeout": timeout}
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)

@@ -46,6 +46,16 @@ class Settings:
     device_offline_days: int = 7
     # Passphrase that encrypts `yorisoi backup` files (AES-256-GCM, key from scrypt); empty: plain.
     backup_key: str = field(default="", repr=False)
+    # Overload (server/security/admission.py): requests doing their database work at once, password
+    # checks at once (argon2: CPU and memory each), and how long a request may wait for its turn
+    # before it is answered 503 `server_busy`. The connection pool is sized to hold every request
+    # admitted plus the background runner, so waiting happens in the queue and never in the pool.
+    max_concurrent_requests: int = 12
+    max_concurrent_sign_ins: int = 2
+    request_queue_seconds: float = 10.0
+    db_pool_size: int = 15
+    db_max_overflow: int = 5
+    db_pool_timeout_seconds: float = 10.0
     # Test-only: a crash point for the sync fault tests ("push_before_commit": the server kills
     # itself with a push applied but not committed; "push_after_commit": committed, not answered).
     # Never set it in production.
@@ -91,5 +101,11 @@ class Settings:
             device_background_lock_seconds=int(e.get("YORISOI_DEVICE_BACKGROUND_LOCK_SECONDS", 60)),
             device_offline_days=int(e.get("YORISOI_DEVICE_OFFLINE_DAYS", 7)),
             backup_key=e.get("YORISOI_BACKUP_KEY", ""),
+            max_concurrent_requests=int(e.get("YORISOI_MAX_CONCURRENT_REQUESTS", 12)),
+            max_concurrent_sign_ins=int(e.get("YORISOI_MAX_CONCURRENT_SIGN_INS", 2)),
+            request_queue_seconds=float(e.get("YORISOI_REQUEST_QUEUE_SECONDS", 10.0)),
+            db_pool_size=int(e.get("YORISOI_DB_POOL_SIZE", 15)),
+            db_max_overflow=int(e.get("YORISOI_DB_MAX_OVERFLOW", 5)),
+            db_pool_timeout_seconds=float(e.get("YORISOI_DB_POOL_TIMEOUT_SECONDS", 10.0)),
             fault_inject=e.get("YORISOI_FAULT_INJECT", ""),
         )

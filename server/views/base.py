@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from server import i18n
@@ -27,6 +28,7 @@ from server.errors import ApiError, error_response
 from server.models import User
 from server.permissions import Actor, Permission
 from server.security.access_log import logged_path
+from server.security.admission import RETRY_AFTER_SECONDS, Admission, Busy
 from server.services import audit, auth, devices
 from server.services import ladder as ladders
 from server.settings import Settings
@@ -129,11 +131,12 @@ def _has_nul(request: Request, body: bytes) -> bool:
 
 
 def route(
-    permission: Permission, *, page: bool = False, error_template: str | None = None
+    permission: Permission, *, page: bool = False, error_template: str | None = None, signs_in: bool = False
 ) -> Callable[[Handler], Callable[[Request], Any]]:
     """Declare a route's permission. `page=True` renders errors as pages and sends a signed-out
     visitor to the sign-in page instead of answering 401; `error_template` renders the errors of
-    a form page on the form itself."""
+    a form page on the form itself; `signs_in=True` marks a route whose POST checks a password
+    (it waits for a sign-in place first: server/security/admission.py)."""
 
     def decorate(handler: Handler) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -141,15 +144,44 @@ def route(
             if request.method not in ("GET", "HEAD"):
                 chunks = []
                 size = 0
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > MAX_BODY:
-                        return error_response(413, "payload_too_large")
-                    chunks.append(chunk)
+                try:
+                    async for chunk in request.stream():
+                        size += len(chunk)
+                        if size > MAX_BODY:
+                            return error_response(413, "payload_too_large")
+                        chunks.append(chunk)
+                except ClientDisconnect:
+                    # The client gave up (a phone's timeout, lost signal): not a server fault, and
+                    # nothing to answer. 499 only names it in the access log.
+                    log.debug("client went away before its request was read")
+                    return Response(status_code=499)
                 body = b"".join(chunks)
-            return await run_in_threadpool(_run, request, body)
+            admission: Admission = request.app.state.admission
+            try:
+                async with admission.turn(signs_in=signs_in and request.method == "POST"):
+                    return await run_in_threadpool(_run, request, body)
+            except Busy:
+                return _busy(request, body, f"no turn within {admission.wait_seconds:g} s")
+
+        def _busy(request: Request, body: bytes, what: str) -> Response:
+            """503 `server_busy`: a temporary failure, nothing was done; the client tries again later."""
+            log.warning("server busy: %s", what)
+            lang = _language(request, None, request.app.state.settings)
+            exc = ApiError(503, "server_busy", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+            if page:
+                return _error_page(request, exc, lang, error_template, body)
+            return error_response(exc.status, exc.code, lang, headers=exc.headers)
 
         def _run(request: Request, body: bytes) -> Response:
+            try:
+                return _transaction(request, body)
+            except (OperationalError, PoolTimeout) as exc:
+                # The database is busy or unreachable, or no connection came free in time: a
+                # temporary failure, nothing was committed. Logged by type only (messages carry SQL).
+                name = type(exc.orig).__name__ if isinstance(exc, OperationalError) else "pool timeout"
+                return _busy(request, body, f"database unavailable ({name})")
+
+        def _transaction(request: Request, body: bytes) -> Response:
             settings: Settings = request.app.state.settings
             factory: sessionmaker[Session] = request.app.state.db
             lang = settings.default_language
@@ -189,10 +221,6 @@ def route(
                 if page:
                     return _error_page(request, exc, lang, error_template, body)
                 return error_response(exc.status, exc.code, lang, field=exc.field, headers=exc.headers)
-            except OperationalError as exc:
-                # The database is busy or unreachable: a temporary failure, nothing was committed.
-                log.warning("database unavailable: %s", type(exc.orig).__name__)
-                return error_response(503, "server_busy", lang, headers={"Retry-After": "5"})
 
         endpoint.permission = permission  # type: ignore[attr-defined]
         endpoint.__name__ = handler.__name__

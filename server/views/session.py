@@ -58,7 +58,7 @@ def _sign_in(
     return signed
 
 
-@route(Permission.PUBLIC)
+@route(Permission.PUBLIC, signs_in=True)
 def create_session(ctx: Ctx) -> Response:
     data = ctx.json_object()
     username, password, code = data.get("username"), data.get("password"), data.get("totp")
@@ -102,7 +102,7 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
-@route(Permission.PUBLIC, page=True, error_template="login.html")
+@route(Permission.PUBLIC, page=True, error_template="login.html", signs_in=True)
 def login_page(ctx: Ctx) -> Response:
     if ctx.request.method == "GET":
         return render(ctx, "login.html", form={"next": _safe_next(ctx.request.query_params.get("next"))})
