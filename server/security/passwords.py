@@ -1,7 +1,19 @@
 """Password hashing (argon2id) and the password policy.
 
 Policy follows NIST SP 800-63B: at least 8 characters, no composition rules, and a list of common
-passwords refused. Hashing uses argon2-cffi's defaults (argon2id, RFC 9106 low-memory profile).
+passwords refused.
+
+Hashing: argon2id with m = 46 MiB, t = 1, p = 1 — the first of OWASP's Password Storage Cheat Sheet
+configurations (its minimum is 19 MiB, t = 2; the listed ones are equally strong, trading memory
+for passes; we take the one with the most memory, which costs a GPU attacker most). Until
+2026-11 we used argon2-cffi's default, RFC 9106's second recommended option (64 MiB, t = 3,
+p = 4): ≈ 200 ms of CPU per check in four threads, against ≈ 65 ms in one thread now, on the
+2-core reference machine. That margin above the recommendation did not pay for itself: every
+worker signs in online each morning (sessions end after 8 idle hours), so a 2-core server spent
+its whole morning burst hashing (docs/performance.md, "Fixes"), and one thread per check lets
+the sign-in gate (server/security/admission.py) bound the cores and memory that sign-ins take.
+Hashes made with the old parameters still verify and are replaced at the user's next sign-in
+(`needs_rehash`).
 """
 
 from __future__ import annotations
@@ -12,7 +24,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+_hasher = PasswordHasher(time_cost=1, memory_cost=46 * 1024, parallelism=1)
 MIN_LENGTH = 8
 _COMMON = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt"
 
@@ -42,6 +54,14 @@ def check_policy(password: str) -> None:
 
 def hash_password(password: str) -> str:
     return str(_hasher.hash(password))
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """The hash was made with other parameters than ours (an older, costlier setting)."""
+    try:
+        return bool(_hasher.check_needs_rehash(password_hash))
+    except InvalidHashError:
+        return False
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:

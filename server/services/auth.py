@@ -73,6 +73,8 @@ def verify_credentials(session: Session, username: str, password: str) -> User |
     ok = passwords.verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:
         return None
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)  # onto the current parameters, once
     return user
 
 
