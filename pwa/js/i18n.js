@@ -42,12 +42,17 @@ export async function setLanguage(value) {
   await load(value);
 }
 
+/** The 和暦 choice, read from localStorage once (every date shown asks for it). @type {boolean | null} */
+let era = null;
+
 export function eraDates() {
-  return safeGet(ERA_KEY) !== "0";
+  if (era === null) era = safeGet(ERA_KEY) !== "0";
+  return era;
 }
 
 /** @param {boolean} on */
 export function setEraDates(on) {
+  era = on;
   safeSet(ERA_KEY, on ? "1" : "0");
 }
 
@@ -87,9 +92,9 @@ export function today() {
 
 /** @param {Date} d */
 export function isoDate(d) {
-  const parts = new Intl.DateTimeFormat("en-CA", {
+  const parts = formatter("iso", () => new Intl.DateTimeFormat("en-CA", {
     timeZone: TIME_ZONE, year: "numeric", month: "2-digit", day: "2-digit",
-  }).formatToParts(d);
+  })).formatToParts(d);
   const get = (/** @type {string} */ type) => parts.find((p) => p.type === type)?.value || "";
   return `${get("year")}-${get("month")}-${get("day")}`;
 }
@@ -97,10 +102,7 @@ export function isoDate(d) {
 /** The current time in Japan as a `datetime-local` value (YYYY-MM-DDTHH:MM). */
 export function nowLocal() {
   const d = new Date();
-  const time = new Intl.DateTimeFormat("en-GB", {
-    timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit", hourCycle: "h23",
-  }).format(d);
-  return `${isoDate(d)}T${time}`;
+  return `${isoDate(d)}T${clock24().format(d)}`;
 }
 
 /**
@@ -115,21 +117,43 @@ export function localToIso(local) {
 export function isoToLocal(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return "";
-  const time = new Intl.DateTimeFormat("en-GB", {
+  return `${isoDate(d)}T${clock24().format(d)}`;
+}
+
+/**
+ * Formatters are made once per kind and language: building an Intl.DateTimeFormat costs far more
+ * than formatting with one (a caseload shows hundreds of dates), and they never change.
+ * @type {Map<string, Intl.DateTimeFormat>}
+ */
+const formatters = new Map();
+
+/** @param {string} key @param {() => Intl.DateTimeFormat} make */
+function formatter(key, make) {
+  let f = formatters.get(key);
+  if (!f) {
+    f = make();
+    formatters.set(key, f);
+  }
+  return f;
+}
+
+/** Hours and minutes in Japan, 00–23 (for `datetime-local` values). */
+function clock24() {
+  return formatter("clock24", () => new Intl.DateTimeFormat("en-GB", {
     timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit", hourCycle: "h23",
-  }).format(d);
-  return `${isoDate(d)}T${time}`;
+  }));
 }
 
 function dateFormat() {
   if (lang === "ja" && eraDates()) {
-    return new Intl.DateTimeFormat("ja-JP-u-ca-japanese", {
+    return formatter("date:ja-era", () => new Intl.DateTimeFormat("ja-JP-u-ca-japanese", {
       era: "long", year: "numeric", month: "long", day: "numeric", timeZone: TIME_ZONE,
-    });
+    }));
   }
-  return new Intl.DateTimeFormat(lang === "ja" ? "ja-JP" : "en-GB", {
+  const locale = lang === "ja" ? "ja-JP" : "en-GB";
+  return formatter(`date:${locale}`, () => new Intl.DateTimeFormat(locale, {
     year: "numeric", month: "long", day: "numeric", timeZone: TIME_ZONE,
-  });
+  }));
 }
 
 /**
@@ -148,9 +172,10 @@ export function formatDateTime(value) {
   if (!value) return "";
   const d = new Date(value);
   if (Number.isNaN(d.getTime())) return value;
-  const time = new Intl.DateTimeFormat(lang === "ja" ? "ja-JP" : "en-GB", {
+  const locale = lang === "ja" ? "ja-JP" : "en-GB";
+  const time = formatter(`time:${locale}`, () => new Intl.DateTimeFormat(locale, {
     timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit",
-  }).format(d);
+  })).format(d);
   return `${formatDate(value)} ${time}`;
 }
 

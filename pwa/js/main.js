@@ -111,6 +111,9 @@ async function route() {
   if (!ui.main) frame();
   const path = location.hash.replace(/^#/, "") || "/";
   forms.editing.current = null;
+  // A case page shows the case's history: open it (one read) before the screen is cleared.
+  const caseMatch = keys.held() ? CASE_ROUTE.exec(path) : null;
+  if (caseMatch && !caseMatch[2]) await records.openHistory(caseMatch[1]).catch(() => undefined);
   const main = ui.main;
   main.replaceChildren();
   const user = records.state.user;

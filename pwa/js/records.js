@@ -6,51 +6,46 @@
  *   - `outbox`: the worker's own mutations not yet accepted, replayed on top, so a contact recorded
  *     offline shows at once, marked 「未送信」.
  * Conflicts and rejections the server answered are kept in `attention` and shown on their record.
+ *
+ * In memory: the cases, alerts, conflicts and reference (`state.records`), the outbox and the
+ * attention list (js/state.js), read at unlock. A case's contacts and milestones are in its
+ * history bundle (js/history.js), opened when the case is shown. Recording (js/recording.js)
+ * changes the memory copy once the write is on disk, without reading anything back.
  */
 
 import * as store from "./store.js";
-import { today, isoToLocal, setOverlay } from "./i18n.js";
+import * as history from "./history.js";
+import { today, setOverlay } from "./i18n.js";
+import { state, onChange, changed } from "./state.js";
 
 /**
- * @typedef {{name: string, args: any, client_time: string, ref: string, case_id: string}} Mutation
- * @typedef {{key: string, mid: number, mutation: Mutation}} Queued
- * @typedef {{key: string, value: {mutation: Mutation, mid: number, status: "conflict" | "rejected",
- *   error?: {code: string, message?: string, field?: string}, conflicts?: any[], at: string}}} Attention
+ * @typedef {import("./state.js").Mutation} Mutation
+ * @typedef {import("./state.js").Queued} Queued
+ * @typedef {import("./state.js").Attention} Attention
  */
 
-export const state = {
-  /** @type {any} */ user: null,
-  /** @type {Map<string, any>} */ records: new Map(),
-  /** @type {Queued[]} */ outbox: [],
-  /** @type {Attention[]} */ attention: [],
-  /** @type {any} */ vocab: null,
-};
+export { state, onChange };
+export { recordContact, createCase, updateCase, acknowledgeAlert, dismiss, resendConflict, unwrap, redo } from "./recording.js";
 
-/** @type {Set<() => void>} */
-const listeners = new Set();
-
-/** @param {() => void} fn */
-export function onChange(fn) {
-  listeners.add(fn);
-  return () => listeners.delete(fn);
-}
-
-function changed() {
-  for (const fn of listeners) fn();
-}
-
-/** Read everything back from IndexedDB (the dataset is one worker's caseload: small). */
+/** Read everything but the case histories back from IndexedDB (at unlock, after a sync). */
 export async function reload() {
   const [meta, records, outbox, attention] = await Promise.all([
     store.get("meta", "session"),
-    store.getAll("records"),
+    store.getAll("records", history.PREFIX),
     store.outbox(),
     store.getAll("attention"),
   ]);
+  // Contacts and milestones stored one by one (by an earlier version of the app) move into their
+  // cases' histories, once.
+  const loose = records.filter((r) => history.isHistory(r.key));
+  if (loose.length) await history.fold(loose);
   state.user = meta ? meta.user : null;
-  state.records = new Map(records.map((r) => [r.key, r.value]));
+  state.records = new Map(records.filter((r) => !history.isHistory(r.key)).map((r) => [r.key, r.value]));
   state.outbox = outbox;
   state.attention = /** @type {Attention[]} */ (attention);
+  history.forget();
+  // A case with a milestone not yet sent shows the stage it leads to, worked out from its history.
+  await Promise.all([...pendingMilestones().keys()].map((id) => history.open(id)));
   changed();
 }
 
@@ -60,7 +55,13 @@ export function forget() {
   state.records = new Map();
   state.outbox = [];
   state.attention = [];
+  history.forget();
   changed();
+}
+
+/** Open a case's contacts and milestones (before its page is drawn). @param {string} caseId */
+export async function openHistory(caseId) {
+  await history.open(caseId);
 }
 
 export async function loadVocab() {
@@ -134,7 +135,7 @@ export function applyMutation(view, m, flags = {}) {
   }
 }
 
-/** The records with the outbox replayed on top. */
+/** The records (not the histories) with the outbox replayed on top. */
 function view() {
   const v = new Map(state.records);
   for (const q of state.outbox) applyMutation(v, q.mutation, { pending: true, mid: q.mid });
@@ -166,41 +167,102 @@ export function problemsFor(caseId) {
   return state.attention.filter((a) => a.value.mutation.case_id === caseId);
 }
 
+/** Milestones not yet sent, as records, by case id. */
+function pendingMilestones() {
+  /** @type {Map<string, any[]>} */
+  const out = new Map();
+  for (const q of state.outbox) {
+    if (q.mutation.name !== "milestone.record") continue;
+    const list = out.get(q.mutation.case_id) || [];
+    list.push({ ...q.mutation.args, _pending: true, _mid: q.mid });
+    out.set(q.mutation.case_id, list);
+  }
+  return out;
+}
+
+/**
+ * What the caseload and a case page need to know about every case at once, worked out in one pass
+ * over the outbox and the attention list (not once per case).
+ */
+function context() {
+  /** @type {Map<string, number>} */
+  const problems = new Map();
+  for (const a of state.attention) problems.set(a.value.mutation.case_id, (problems.get(a.value.mutation.case_id) || 0) + 1);
+  return {
+    today: today(),
+    unsent: new Set(state.outbox.map((q) => q.mutation.case_id)),
+    milestones: pendingMilestones(),
+    problems,
+  };
+}
+
+/**
+ * A case as the screens show it.
+ * @param {any} c the case with the outbox applied
+ * @param {ReturnType<typeof context>} ctx
+ */
+function shown(c, ctx) {
+  const pending = ctx.milestones.get(c.id);
+  let stage = c.stage ?? c.current_stage ?? null;
+  if (pending) {
+    const events = history.cached(c.id);
+    // Its history is opened with the outbox (reload, recordContact); should it not be, the
+    // server's stage followed by the unsent milestones is the best guess.
+    stage = events
+      ? stageOf([...[...events].filter(([k]) => k.startsWith("milestone:")).map(([, m]) => m), ...pending])
+      : stageOf([...(stage ? [{ milestone: stage, reached_on: "" }] : []), ...pending]);
+  }
+  const due = c.next_action_due || null;
+  return {
+    ...c,
+    stage,
+    overdue: Boolean(due && due < ctx.today),
+    pending: Boolean(c._pending || c._pendingUpdate || ctx.unsent.has(c.id)),
+    problems: ctx.problems.get(c.id) || 0,
+    name: personName(c.person),
+  };
+}
+
+/** @type {Intl.Collator | null} */
+let collator = null;
+
 /** The caseload: open and watching cases, the most urgent next action first (overdue on top). */
 export function caseload() {
   const v = view();
-  const milestones = [...v.entries()].filter(([k]) => k.startsWith("milestone:")).map(([, m]) => m);
+  const ctx = context();
   const cases = [];
   for (const [key, c] of v) {
-    if (!key.startsWith("case:") || c.status === "closed") continue;
-    const pendingMilestone = milestones.some((m) => m.case_id === c.id && m._pending);
-    const stage = pendingMilestone ? stageOf(milestones.filter((m) => m.case_id === c.id)) : c.stage ?? c.current_stage ?? null;
-    const due = c.next_action_due || null;
-    cases.push({
-      ...c,
-      stage,
-      overdue: Boolean(due && due < today()),
-      pending: c._pending || c._pendingUpdate || [...v.values()].some((r) => r._pending && r.case_id === c.id),
-      problems: problemsFor(c.id).length,
-      name: personName(c.person),
-    });
+    if (key.startsWith("case:") && c.status !== "closed") cases.push(shown(c, ctx));
   }
+  collator ||= new Intl.Collator("ja");
+  const byName = collator;
   cases.sort((a, b) => {
     const da = a.next_action_due || "9999-12-31";
     const db = b.next_action_due || "9999-12-31";
-    return da.localeCompare(db) || a.name.localeCompare(b.name, "ja");
+    return da.localeCompare(db) || byName.compare(a.name, b.name);
   });
   return cases;
 }
 
 /** @param {string} caseId */
 export function caseById(caseId) {
-  return caseload().find((c) => c.id === caseId) || null;
+  const c = view().get(`case:${caseId}`);
+  return c && c.status !== "closed" ? shown(c, context()) : null;
 }
 
-/** Contacts and milestones of a case, newest first. @param {string} caseId */
+/**
+ * Contacts and milestones of a case, newest first: its history (`openHistory` first) with the
+ * unsent ones on top.
+ * @param {string} caseId
+ */
 export function timeline(caseId) {
-  const v = view();
+  /** @type {Map<string, any>} */
+  const v = new Map(history.cached(caseId) || []);
+  for (const q of state.outbox) {
+    if (q.mutation.case_id === caseId && (q.mutation.name === "contact.create" || q.mutation.name === "milestone.record")) {
+      applyMutation(v, q.mutation, { pending: true, mid: q.mid });
+    }
+  }
   const items = [];
   for (const [key, r] of v) {
     if (r.case_id !== caseId) continue;
@@ -261,154 +323,9 @@ export function serverConflicts(caseId) {
   return entities("conflict").filter((c) => c.case_id === caseId);
 }
 
-// ---- recording ----
-
-/**
- * @param {string} name
- * @param {any} args
- * @param {string} ref
- * @param {string} caseId
- * @returns {store.Append}
- */
-function mutation(name, args, ref, caseId) {
-  return { store: "outbox", append: { name, args, client_time: new Date().toISOString(), ref, case_id: caseId } };
-}
-
-/**
- * Record a contact and, in the same step, a milestone. Resolves once both are on disk.
- * @param {any} contact  contact.create args without id
- * @param {{milestone: string, note: string} | null} milestone
- * @param {string} [draftKey]
- */
-export async function recordContact(contact, milestone, draftKey) {
-  const id = crypto.randomUUID();
-  /** @type {store.Op[]} */
-  const ops = [mutation("contact.create", { id, ...contact }, `contact:${id}`, contact.case_id)];
-  if (milestone) {
-    const mid = crypto.randomUUID();
-    const args = { id: mid, case_id: contact.case_id, milestone: milestone.milestone, reached_on: contact.occurred_at.slice(0, 10), note: milestone.note };
-    ops.push(mutation("milestone.record", args, `milestone:${mid}`, contact.case_id));
-  }
-  if (draftKey) ops.push({ store: "drafts", key: draftKey, remove: true });
-  await store.write(ops);
-  await reload();
-  return id;
-}
-
-/**
- * A new case (intake). The server assigns it to the worker who created it.
- * @param {any} args case.create args without id
- * @param {string} [draftKey]
- */
-export async function createCase(args, draftKey) {
-  const id = crypto.randomUUID();
-  /** @type {store.Op[]} */
-  const ops = [mutation("case.create", { id, ...args }, `case:${id}`, id)];
-  if (draftKey) ops.push({ store: "drafts", key: draftKey, remove: true });
-  await store.write(ops);
-  await reload();
-  return id;
-}
-
-/**
- * Change case fields (the next action and its date), made on the version the phone last saw.
- * @param {string} caseId
- * @param {Record<string, unknown>} changes
- * @param {string} [draftKey]
- */
-export async function updateCase(caseId, changes, draftKey) {
-  // The version and the values this phone last saw: the server merges untouched fields, and a
-  // field someone else changed since becomes a conflict unless it still holds what we saw.
-  const seen = state.records.get(`case:${caseId}`);
-  const base = Object.fromEntries(Object.keys(changes).map((k) => [k, seen ? seen[k] ?? null : null]));
-  const args = seen ? { id: caseId, base_version: seen.version, changes, base } : { id: caseId, base_version: 1, changes };
-  /** @type {store.Op[]} */
-  const ops = [mutation("case.update", args, `case:${caseId}`, caseId)];
-  if (draftKey) ops.push({ store: "drafts", key: draftKey, remove: true });
-  await store.write(ops);
-  await reload();
-}
-
-/**
- * 「確認を記録」 on an alert: a note and the next planned date, sent through the outbox like any
- * record, so it works without signal.
- * @param {{id: string, case_id: string}} alert
- * @param {string} note
- * @param {string} nextDate YYYY-MM-DD
- * @param {string} [draftKey]
- */
-export async function acknowledgeAlert(alert, note, nextDate, draftKey) {
-  /** @type {store.Op[]} */
-  const ops = [mutation("alert.acknowledge", { id: alert.id, note, next_date: nextDate }, `alert:${alert.id}`, alert.case_id)];
-  if (draftKey) ops.push({ store: "drafts", key: draftKey, remove: true });
-  await store.write(ops);
-  await reload();
-}
-
-/** The worker has read a conflict or rejection: it leaves the list (the server keeps its copy). @param {string} key */
-export async function dismiss(key) {
-  await store.write([{ store: "attention", key, remove: true }]);
-  await reload();
-}
-
-/** Re-send the phone's value of a conflicted field on top of the server's current version. @param {Attention} item */
-export async function resendConflict(item) {
-  const m = item.value.mutation;
-  const changes = {};
-  for (const c of item.value.conflicts || []) {
-    if (c.field) changes[c.field] = "client_value" in c ? unwrap(c.client_value) : m.args.changes[c.field];
-  }
-  if (!Object.keys(changes).length) Object.assign(changes, m.args.changes);
-  const seen = state.records.get(`case:${m.args.id}`);
-  const base = Object.fromEntries(Object.keys(changes).map((k) => [k, seen ? seen[k] ?? null : null]));
-  const args = seen ? { id: m.args.id, base_version: seen.version, changes, base } : { ...m.args, changes };
-  await store.write([{ store: "attention", key: item.key, remove: true }, mutation("case.update", args, m.ref, m.case_id)]);
-  await reload();
-}
-
-/** Conflict values may come wrapped as {"value": …}. @param {any} v */
-export function unwrap(v) {
-  return v && typeof v === "object" && "value" in v ? v.value : v;
-}
-
-/**
- * "Record it again": put a rejected record back into its form as a draft, and say which screen
- * shows that form. The attention entry goes; the server keeps its own copy for review.
- * @param {Attention} item
- * @returns {Promise<string | null>} the hash of the form, or null when there is none to redo
- */
-export async function redo(item) {
-  const m = item.value.mutation;
-  const a = m.args;
-  /** @type {[string, Record<string, unknown>, string] | null} */
-  let target = null;
-  if (m.name === "contact.create") {
-    target = [`contact:${a.case_id}`, {
-      occurred_at: isoToLocal(a.occurred_at), method: a.method, counterpart: a.counterpart, outcome: a.outcome,
-      reception: a.reception || "", notes: a.notes || "", risk_flags: a.risk_flags || [],
-      visitor_ids: (a.visitor_ids || []).filter((/** @type {string} */ v) => v !== state.user?.id),
-      duration_min: a.duration_min ?? "", next_action: a.next_action || "", next_action_due: a.next_action_due || "",
-      sharing_basis: a.sharing_basis || "INTERNAL_ONLY",
-    }, `#/case/${a.case_id}/contact`];
-  } else if (m.name === "case.create") {
-    target = ["case:new", {
-      ...(a.person || {}), ...(a.household || {}), birth_date: a.person?.birth_date || "",
-      categories: a.categories || [], referral_source: a.referral_source || "", identified_on: a.identified_on || "",
-      next_action: a.next_action || "", next_action_due: a.next_action_due || "",
-    }, "#/new"];
-  } else if (m.name === "case.update") {
-    target = [`next:${a.id}`, { next_action: a.changes?.next_action ?? "", next_action_due: a.changes?.next_action_due ?? "" }, `#/case/${a.id}/next`];
-  }
-  /** @type {store.Op[]} */
-  const ops = [{ store: "attention", key: item.key, remove: true }];
-  if (target) ops.push({ store: "drafts", key: target[0], value: { values: target[1], at: new Date().toISOString() } });
-  await store.write(ops);
-  await reload();
-  return target ? target[2] : null;
-}
-
 /** Problems whose case the phone does not show (a rejected new case, a case that left the scope). */
 export function orphanProblems() {
+  if (!state.attention.length) return [];
   const shown = new Set(caseload().map((c) => c.id));
   return state.attention.filter((a) => !shown.has(a.value.mutation.case_id));
 }

@@ -151,19 +151,40 @@ export async function deviceId() {
 // ---- sealed records ----
 
 /**
- * Every entry of a store, opened.
+ * Every entry of a store, opened; without the keys that start with `except` when given (read
+ * as the two key ranges around it, so those values are neither read nor opened).
  * @param {"meta" | "records" | "attention" | "drafts"} store
+ * @param {string} [except]
  * @returns {Promise<{key: string, value: any}[]>}
  */
-export async function getAll(store) {
+export async function getAll(store, except) {
   const db = await openDb();
   const tx = db.transaction(store, "readonly");
   const os = tx.objectStore(store);
-  const [keys, values] = await Promise.all([result(os.getAllKeys()), result(os.getAll())]);
+  const ranges = except
+    ? [IDBKeyRange.upperBound(except, true), IDBKeyRange.lowerBound(`${except}\uffff`, true)]
+    : [undefined];
+  const read = await Promise.all(ranges.map((r) => Promise.all([result(os.getAllKeys(r)), result(os.getAll(r))])));
   await done(tx);
-  const out = [];
-  for (let i = 0; i < keys.length; i++) out.push({ key: String(keys[i]), value: await codec.open(values[i]) });
-  return out;
+  const keys = read.flatMap(([k]) => k);
+  const values = read.flatMap(([, v]) => v);
+  // Opened side by side: Web Crypto works off the main thread, one await after another would
+  // leave it idle between values.
+  const opened = await Promise.all(values.map((v) => codec.open(v)));
+  return keys.map((k, i) => ({ key: String(k), value: opened[i] }));
+}
+
+/**
+ * Every key of a store (nothing is opened: keys are ids, never personal).
+ * @param {"records" | "attention" | "drafts"} store
+ * @returns {Promise<string[]>}
+ */
+export async function keys(store) {
+  const db = await openDb();
+  const tx = db.transaction(store, "readonly");
+  const found = await result(tx.objectStore(store).getAllKeys());
+  await done(tx);
+  return found.map(String);
 }
 
 /**
@@ -188,10 +209,8 @@ export async function outbox() {
   const os = tx.objectStore("outbox");
   const [keys, values] = await Promise.all([result(os.getAllKeys()), result(os.getAll())]);
   await done(tx);
-  const out = [];
-  for (let i = 0; i < keys.length; i++) {
-    out.push({ key: String(keys[i]), mid: values[i].mid, mutation: await codec.open(values[i].body) });
-  }
+  const opened = await Promise.all(values.map((/** @type {any} */ v) => codec.open(v.body)));
+  const out = keys.map((/** @type {IDBValidKey} */ k, /** @type {number} */ i) => ({ key: String(k), mid: values[i].mid, mutation: opened[i] }));
   out.sort((a, b) => a.mid - b.mid);
   return out;
 }
@@ -207,7 +226,7 @@ export async function outboxCount() {
 /**
  * @typedef {{store: "meta" | "records" | "attention" | "drafts", key: string, value: unknown}} Put
  * @typedef {{store: "meta" | "records" | "attention" | "drafts" | "outbox", key: string, remove: true}} Remove
- * @typedef {{store: "outbox", append: unknown}} Append
+ * @typedef {{store: "outbox", append: unknown, key?: string}} Append  `key`: the entry's id (random when left out)
  * @typedef {{store: "device", key: string, plain: unknown}} PutPlain
  * @typedef {{store: "outbox", key: string, settle: true}} Settle  move an answered entry to `sent`
  * @typedef {Put | Remove | Append | PutPlain | Settle} Op
@@ -220,18 +239,15 @@ export async function outboxCount() {
  * @returns {Promise<number[]>}
  */
 export async function write(ops) {
-  // Seal first: nothing may be awaited once the transaction is open.
-  const sealed = [];
-  for (const op of ops) {
+  // Seal first: nothing may be awaited once the transaction is open. Side by side, as in getAll.
+  const sealed = await Promise.all(ops.map(async (op) => {
     if ("value" in op) {
       if (!SEALED.has(op.store)) throw new Error(`not a sealed store: ${op.store}`);
-      sealed.push({ ...op, value: await codec.seal(op.value) });
-    } else if ("append" in op) {
-      sealed.push({ ...op, append: await codec.seal(op.append) });
-    } else {
-      sealed.push(op);
+      return { ...op, value: await codec.seal(op.value) };
     }
-  }
+    if ("append" in op) return { ...op, append: await codec.seal(op.append) };
+    return op;
+  }));
   const names = new Set(sealed.map((op) => op.store));
   if (sealed.some((op) => "append" in op)) names.add("device");
   if (sealed.some((op) => "settle" in op)) names.add("sent");
@@ -248,7 +264,8 @@ export async function write(ops) {
       for (const op of appends) {
         const mid = next++;
         mids.push(mid);
-        tx.objectStore("outbox").put({ mid, body: /** @type {Append} */ (op).append }, crypto.randomUUID());
+        const append = /** @type {Append} */ (op);
+        tx.objectStore("outbox").put({ mid, body: append.append }, append.key || crypto.randomUUID());
       }
       dev.put(next, "next_mid");
     };

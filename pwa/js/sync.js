@@ -14,6 +14,7 @@
 
 import * as store from "./store.js";
 import * as keys from "./keys.js";
+import * as history from "./history.js";
 import { api, ApiFailure } from "./api.js";
 import { applyMutation, reload, state } from "./records.js";
 
@@ -129,6 +130,8 @@ async function push() {
     const lastMid = Number(answer.last_mid ?? 0);
     /** @type {store.Op[]} */
     const ops = [];
+    /** @type {history.Edit[]} */
+    const edits = [];
     const provisional = new Map(state.records);
     let settled = 0;
     for (const q of batch) {
@@ -144,7 +147,11 @@ async function push() {
         // Keep what the server accepted visible until the pull brings the server's own copy.
         const before = new Map(provisional);
         applyMutation(provisional, q.mutation);
-        for (const [k, v] of provisional) if (before.get(k) !== v) ops.push({ store: "records", key: k, value: v });
+        for (const [k, v] of provisional) {
+          if (before.get(k) === v) continue;
+          if (history.isHistory(k)) edits.push({ caseId: String(v.case_id), key: k, value: v });
+          else ops.push({ store: "records", key: k, value: v });
+        }
       } else {
         ops.push({
           store: "attention",
@@ -153,6 +160,7 @@ async function push() {
         });
       }
     }
+    if (edits.length) ops.push(...(await history.apply(edits)));
     if (ops.length) await store.write(ops);
     await reload();
     if (settled === 0) {
@@ -199,14 +207,24 @@ async function pull() {
   return lastMid;
 }
 
-/** @param {any[]} changes @param {string} cursor */
+/**
+ * One page of changes, with the cursor, in one transaction. Contacts, milestones and consents go
+ * into their cases' histories (js/history.js), read before the transaction opens.
+ * @param {any[]} changes @param {string} cursor
+ */
 async function applyChanges(changes, cursor) {
   /** @type {store.Op[]} */
   const ops = [];
+  /** @type {history.Edit[]} */
+  const edits = [];
+  /** @type {Set<string>} */
   const removedCases = new Set();
   for (const c of changes) {
     const key = `${c.entity}:${c.id}`;
-    if (c.op === "remove") {
+    if (history.ENTITIES.has(c.entity)) {
+      const caseId = String(c.op === "remove" ? c.case_id : c.data?.case_id);
+      edits.push(c.op === "remove" ? { caseId, key, remove: true } : { caseId, key, value: c.data });
+    } else if (c.op === "remove") {
       ops.push({ store: "records", key, remove: true });
       if (c.entity === "case") removedCases.add(String(c.id));
       if (c.entity === "alert") ops.push({ store: "drafts", key: `ack:${c.id}`, remove: true }); // resolved
@@ -214,14 +232,16 @@ async function applyChanges(changes, cursor) {
       ops.push({ store: "records", key, value: c.data });
     }
   }
+  // A case that leaves takes its whole history with it (purge), whatever this page said about it.
+  ops.push(...(await history.apply(edits.filter((e) => !removedCases.has(e.caseId)))));
   ops.push(...purge(removedCases));
   ops.push({ store: "device", key: "cursor", plain: cursor });
   await store.write(ops);
 }
 
 /**
- * A case that left the worker's scope takes everything of it off the phone: its records (contacts,
- * milestones, consents, alerts, conflicts: anything with its `case_id`), the drafts of its forms
+ * A case that left the worker's scope takes everything of it off the phone: its records (alerts,
+ * conflicts: anything with its `case_id`), its history (contacts, milestones, consents), the drafts of its forms
  * (an alert's acknowledgement too),
  * and the content of answered problems about it (what happened stays visible, without the values).
  * The worker's own unsent mutations stay: they are the worker's, and the server decides on them.
@@ -238,6 +258,7 @@ function purge(caseIds) {
     if (key.startsWith("alert:")) ops.push({ store: "drafts", key: `ack:${value.id}`, remove: true });
   }
   for (const id of caseIds) {
+    ops.push({ store: "records", key: history.keyOf(id), remove: true });
     ops.push({ store: "drafts", key: `contact:${id}`, remove: true }, { store: "drafts", key: `next:${id}`, remove: true });
   }
   for (const item of state.attention) {
@@ -249,15 +270,29 @@ function purge(caseIds) {
   return ops;
 }
 
-/** A reset: the scope as the server has it now replaces everything pulled before. @param {Map<string, any>} fresh @param {string} cursor */
+/**
+ * A reset: the scope as the server has it now replaces everything pulled before, in one
+ * transaction. Histories are built whole here (one sealed record per case), not read and changed.
+ * @param {Map<string, any>} fresh @param {string} cursor
+ */
 async function replaceAll(fresh, cursor) {
+  /** @type {[string, any][]} */
+  const histories = [];
   /** @type {store.Op[]} */
-  const ops = [];
-  for (const key of state.records.keys()) if (!fresh.has(key)) ops.push({ store: "records", key, remove: true });
-  const gone = new Set([...state.records.keys()].filter((k) => k.startsWith("case:") && !fresh.has(k)).map((k) => k.slice(5)));
+  const puts = [];
+  for (const [key, value] of fresh) {
+    if (history.isHistory(key)) histories.push([key, value]);
+    else puts.push({ store: "records", key, value });
+  }
+  const bundles = history.group(histories);
+  puts.push(...history.writes(bundles));
+  const kept = new Set(puts.map((op) => /** @type {store.Put} */ (op).key));
+  const stored = await store.keys("records");
+  /** @type {store.Op[]} */
+  const ops = stored.filter((key) => !kept.has(key)).map((key) => ({ store: "records", key, remove: true }));
+  const gone = new Set(stored.filter((k) => k.startsWith("case:") && !fresh.has(k)).map((k) => k.slice(5)));
   ops.push(...purge(gone).filter((op) => op.store !== "records"));
-  for (const [key, value] of fresh) ops.push({ store: "records", key, value });
-  ops.push({ store: "device", key: "cursor", plain: cursor });
+  ops.push(...puts, { store: "device", key: "cursor", plain: cursor });
   await store.write(ops);
 }
 
