@@ -55,6 +55,7 @@ from sqlalchemy.orm import Session
 from server.models import Alert, Case, CaseConflict, Consent, Contact, MilestoneEvent
 from server.models.sync import SyncVisibility
 from server.vocab import AlertState
+from sync import serialize
 from sync.cursor import Key, end_of
 
 LEAVE_RANK = 0
@@ -67,17 +68,40 @@ class Kind:
     rank: int
     model: Any
     case_col: Any
-    live: Callable[[Any], bool]
+    liveness: tuple[str, Callable[[Any], bool]] | None = None  # (column, is the value live?)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """What the stream reads of a row: what its `put` carries (serialize.READS, first, in that
+        order), then the key and liveness. Plain Core rows, not ORM objects: a pull reads thousands
+        of rows only to serialize them."""
+        extra = ("id", "sync_seq", self.case_col.key, *(self.liveness[:1] if self.liveness else ()))
+        return tuple(dict.fromkeys((*serialize.READS[self.name], *extra)))
+
+    @property
+    def columns(self) -> list[Any]:
+        return [self.model.__table__.c[n] for n in self.names]
+
+    def reader(self) -> Callable[[Any], tuple[int, uuid.UUID, uuid.UUID, bool]]:
+        """A row's (seq, case id, id, live), read by position (see serialize._plain)."""
+        at = self.names.index
+        seq_i, case_i, id_i = at("sync_seq"), at(self.case_col.key), at("id")
+        if self.liveness is None:
+            return lambda r: (r[seq_i], r[case_i], r[id_i], True)
+        live_i, is_live = at(self.liveness[0]), self.liveness[1]
+        return lambda r: (r[seq_i], r[case_i], r[id_i], is_live(r[live_i]))
 
 
 KINDS = (
-    Kind("case", 1, Case, Case.id, lambda r: True),
-    Kind("contact", 2, Contact, Contact.case_id, lambda r: True),
-    Kind("milestone", 3, MilestoneEvent, MilestoneEvent.case_id, lambda r: True),
-    Kind("consent", 4, Consent, Consent.case_id, lambda r: True),
-    Kind("alert", 5, Alert, Alert.case_id, lambda r: r.state != AlertState.RESOLVED),
-    Kind("conflict", 6, CaseConflict, CaseConflict.case_id, lambda r: r.resolved_at is None),
+    Kind("case", 1, Case, Case.id),
+    Kind("contact", 2, Contact, Contact.case_id),
+    Kind("milestone", 3, MilestoneEvent, MilestoneEvent.case_id),
+    Kind("consent", 4, Consent, Consent.case_id),
+    Kind("alert", 5, Alert, Alert.case_id, ("state", lambda state: state != AlertState.RESOLVED)),
+    Kind("conflict", 6, CaseConflict, CaseConflict.case_id, ("resolved_at", lambda at: at is None)),
 )
+COLUMNS = {kind.rank: kind.columns for kind in KINDS}
+READERS = {kind.rank: kind.reader() for kind in KINDS}
 
 
 @dataclass(frozen=True)
@@ -85,7 +109,7 @@ class Item:
     key: Key
     entity: str
     op: str  # put | remove
-    row: Any  # the ORM row for a put (None for a case leaving scope)
+    row: Any  # the row (a Core Row with `Kind.columns`) for a put; None for a case leaving scope
 
     @property
     def entity_id(self) -> uuid.UUID:
@@ -154,15 +178,17 @@ def _changed(session: Session, user_id: uuid.UUID, pos: Key, high: int, n: int) 
     rows: dict[tuple[int, uuid.UUID], Any] = {}
     for kind in KINDS:
         if wanted.get(kind.rank):
-            for r in session.scalars(select(kind.model).where(kind.model.id.in_(wanted[kind.rank]))):
-                rows[(kind.rank, r.id)] = r
+            read = READERS[kind.rank]
+            for row in session.execute(select(*COLUMNS[kind.rank]).where(kind.model.id.in_(wanted[kind.rank]))):
+                rows[(kind.rank, read(row)[2])] = row
     out = []
     for seq, case_id, rank, entity_id in found:
         kind, r = KINDS[rank - 1], rows.get((rank, entity_id))
         if r is None:
             continue  # gone since the keys were read (synced rows are not deleted; defensive)
         # the key as read with the row: a row changed in between is sent next time, newer
-        out.append(Item((int(seq), case_id, rank, entity_id), kind.name, "put" if kind.live(r) else "remove", r))
+        live = READERS[rank](r)[3]
+        out.append(Item((int(seq), case_id, rank, entity_id), kind.name, "put" if live else "remove", r))
     return out
 
 
@@ -203,14 +229,13 @@ def _expand(session: Session, batch: list[tuple[uuid.UUID, bool, int]], floor: i
             items.append(Item((seq, case_id, LEAVE_RANK, case_id), "case", "remove", None))
     if entering:
         for kind in KINDS:
-            m = kind.model
+            m, read = kind.model, READERS[kind.rank]
             cond = or_(*(and_(kind.case_col.in_(ids), m.sync_seq <= seq) for seq, ids in entering.items()))
-            for r in session.scalars(select(m).where(cond)):
-                case_id = r.id if kind.rank == 1 else r.case_id
-                live = kind.live(r)
-                if not live and r.sync_seq <= floor:
+            for r in session.execute(select(*COLUMNS[kind.rank]).where(cond)):
+                row_seq, case_id, entity_id, live = read(r)
+                if not live and row_seq <= floor:
                     continue  # the client cannot hold it: nothing to remove
-                key = (flip_of[case_id], case_id, kind.rank, r.id)
+                key = (flip_of[case_id], case_id, kind.rank, entity_id)
                 items.append(Item(key, kind.name, "put" if live else "remove", r))
     items.sort(key=lambda i: i.key)
     return items
