@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
 from server.db import utcnow
@@ -33,29 +33,26 @@ from server.permissions import Actor, sync_case_scope
 from sync.cursor import take_seq
 
 
-def _wanted(session: Session, actor: Actor) -> set[uuid.UUID]:
-    return set(session.scalars(select(Case.id).where(sync_case_scope(actor))))
-
-
-def _held(session: Session, user_id: uuid.UUID) -> dict[uuid.UUID, bool]:
-    rows = session.execute(
-        select(SyncVisibility.case_id, SyncVisibility.visible).where(SyncVisibility.user_id == user_id)
-    )
-    return {row.case_id: row.visible for row in rows}
-
-
-def _diff(wanted: set[uuid.UUID], held: dict[uuid.UUID, bool]) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
-    shown = {case_id for case_id, visible in held.items() if visible}
-    return wanted - shown, shown - wanted
+def _diff(session: Session, actor: Actor) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """(entering, leaving): the cases in scope not shown, and those shown but out of scope. Compared
+    in the database, which answers only the differences — usually none — instead of both lists
+    (a supervisor's scope is the whole municipality, and every pull asks)."""
+    vis = SyncVisibility
+    in_scope = select(Case.id).where(sync_case_scope(actor))
+    shown = and_(vis.user_id == actor.user_id, vis.visible.is_(True))
+    entering = in_scope.where(~exists().where(shown, vis.case_id == Case.id))
+    leaving = select(vis.case_id).where(shown, vis.case_id.not_in(in_scope))
+    enter, leave = set(session.scalars(entering)), set(session.scalars(leaving))
+    return enter, leave
 
 
 def reconcile(session: Session, actor: Actor) -> int:
     """Record the user's scope changes since the last pull; the number of flips recorded."""
-    enter, leave = _diff(_wanted(session, actor), _held(session, actor.user_id))
+    enter, leave = _diff(session, actor)
     if not enter and not leave:
         return 0
     seq = take_seq(session)  # the counter lock: flips are recorded one pull at a time
-    enter, leave = _diff(_wanted(session, actor), _held(session, actor.user_id))  # re-read under the lock
+    enter, leave = _diff(session, actor)  # re-read under the lock
     now = utcnow()
     changed = enter | leave
     existing = {
