@@ -52,25 +52,38 @@ def pull(session: Session, actor: Actor, request: PullRequest) -> dict[str, Any]
         device, created = clients.claim(session, actor, request.client_id)  # first lock: the device row
     epoch = current_epoch(session)
     cursor = Cursor.decode(request.cursor)
-    reset = cursor is None or cursor.epoch != epoch or cursor.position[0] > committed_seq(session)
-    scope.reconcile(session, actor)
+    # Read before the scope is compared: every change numbered up to `high` is then reflected in
+    # the comparison, so a cursor at `high` stands for a scope already reconciled (see below).
     high = committed_seq(session)
-    if cursor is None or reset:
-        position, floor, known_ref = end_of(0), high, ""
+    reset = cursor is None or cursor.epoch != epoch or cursor.position[0] > high
+    if cursor is not None and not reset and cursor.position == end_of(high) and reference.static_current(cursor.ref):
+        # Up to date. Nothing a pull shows can have changed since this cursor was answered: every
+        # such change — a synced row, a scope flip, a user, team or city setting behind the scope
+        # or the reference data — takes a change number (server/models/sync_stamp.py), and the
+        # counter has not moved. So no scope comparison, stream or reference build: the answer
+        # is the same cursor and nothing (the commonest pull of all, every few minutes per phone).
+        items: list[stream.Item] = []
+        changes: list[dict[str, Any]] = []
+        next_cursor = cursor
+        has_more = False
     else:
-        position, floor, known_ref = cursor.position, cursor.floor, cursor.ref
-    items, has_more = stream.page(session, actor.user_id, position, high, floor, request.limit)
-    changes = _render(session, items)
-    ref_data = reference.build(session, actor)
-    ref = reference.digest(ref_data)
-    if ref != known_ref:
-        changes.insert(0, {"entity": reference.ENTITY, "id": reference.ENTITY, "op": "put", "data": ref_data})
-    next_cursor = Cursor(
-        epoch=epoch,
-        position=items[-1].key if has_more else end_of(high),
-        floor=floor if has_more else high,
-        ref=ref,
-    )
+        if scope.reconcile(session, actor):
+            high = committed_seq(session)  # this transaction's own number: the flips it recorded
+        if cursor is None or reset:
+            position, floor, known_ref = end_of(0), high, ""
+        else:
+            position, floor, known_ref = cursor.position, cursor.floor, cursor.ref
+        items, has_more = stream.page(session, actor.user_id, position, high, floor, request.limit)
+        changes = _render(session, items)
+        ref_data, ref = reference.current(session, actor, epoch, high)
+        if ref != known_ref:
+            changes.insert(0, {"entity": reference.ENTITY, "id": reference.ENTITY, "op": "put", "data": ref_data})
+        next_cursor = Cursor(
+            epoch=epoch,
+            position=items[-1].key if has_more else end_of(high),
+            floor=floor if has_more else high,
+            ref=ref,
+        )
     if device is not None:
         clients.note_pull(device, request.outbox_depth, utcnow())
         if created:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from server import i18n, vocab
 from server.models import Case, CaseAssignment, Team, User
+from server.models.sync_stamp import seq_taken
 from server.permissions import Actor, sync_case_scope, team_scope
 from server.services import ladder
 
@@ -99,7 +101,45 @@ def _static_digest() -> str:
     return _hash(_static())
 
 
+STATIC_TAG = 6  # characters of a digest that hash the static part alone
+
+
 def digest(data: dict[str, Any]) -> str:
-    """A short hash of the reference data (the static part hashed once per process): a change of
-    the members or of the city's ladder changes it, and the phone receives the reference again."""
-    return _hash([_static_digest(), data["members"], data["milestones"]])[:12]
+    """A short hash of the reference data: a change of the members or of the city's ladder changes
+    it, and the phone receives the reference again. It starts with a hash of the static part alone
+    (the vocabularies of this server version, hashed once per process), so that an up-to-date pull
+    can tell that a new version's labels are due without building the rest (`static_current`)."""
+    return _static_digest()[:STATIC_TAG] + _hash([data["members"], data["milestones"]])[:10]
+
+
+def static_current(ref: str) -> bool:
+    """Whether a digest the client holds has this server version's static part."""
+    return ref.startswith(_static_digest()[:STATIC_TAG])
+
+
+_CACHE: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
+_CACHE_MAX = 1024
+
+
+def current(session: Session, actor: Actor, epoch: uuid.UUID, high: int) -> tuple[dict[str, Any], str]:
+    """The reference data and its digest, for a pull reading the changes numbered up to `high`.
+
+    Every change that alters it takes a change number (members' assignments and scope flips as
+    synced rows, users, teams and the city's settings through server/models/sync_stamp.py), so it
+    is a function of the actor and of `high`: the pages of one pull chain, and the phones of one
+    team, build it once per process while nothing changes (the members query would otherwise run
+    on every page). Data built after reading `high` may show something newer, numbered above it:
+    never older. Only for a transaction that has not taken a number itself (its changes could
+    still roll back and the number be taken again by another); the epoch tells databases apart."""
+    if seq_taken(session) is not None:
+        data = build(session, actor)
+        return data, digest(data)
+    key = (epoch, high, actor.user_id, actor.role, actor.team_id, actor.municipality_id)
+    found = _CACHE.get(key)
+    if found is None:
+        data = build(session, actor)
+        found = (data, digest(data))
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()  # stale keys are never asked again: `high` only grows
+        _CACHE[key] = found
+    return found

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, event, or_, select, update
+from sqlalchemy import Table, event, inspect, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -41,13 +41,24 @@ from server.models.alert import Alert
 from server.models.case import Case, CaseAssignment, CaseConflict
 from server.models.contact import Contact
 from server.models.milestone import Consent, MilestoneEvent
+from server.models.org import Organisation, Team
 from server.models.person import CareRelation, Household, HouseholdMember, Person
 from server.models.sync import SyncCounter
+from server.models.user import User
 
 # Rows with a `sync_seq` column, in the order their locks are taken.
 SYNCED: tuple[type[Any], ...] = (Case, Contact, MilestoneEvent, Consent, Alert, Household, CaseConflict)
 # Rows whose change alters the pulled form of their case (derived stage, last reached, workers).
 _CASE_CHILDREN: tuple[type[Any], ...] = (Contact, MilestoneEvent, CaseAssignment)
+# Rows that no phone stores but whose change alters what a pull answers: who is in a scope and the
+# reference data (members' names and roles, the city's ladder). A transaction changing one takes a
+# number too (stamping nothing), so "the counter has not moved since this cursor" means nothing a
+# pull shows has changed — and an up-to-date pull can answer without looking (sync/pull.py).
+_REFERENCED: dict[type[Any], tuple[str, ...] | None] = {
+    User: ("display_name", "role", "team_id", "is_active"),  # not a password, TOTP or language change
+    Team: ("municipality_id",),
+    Organisation: None,  # any column: `settings` holds the city's ladder
+}
 _INFO_KEY = "yorisoi.sync_stamp"
 _CHUNK = 500
 
@@ -57,10 +68,11 @@ class _Pending:
     rows: dict[type[Any], set[uuid.UUID]] = field(default_factory=dict)
     persons: set[uuid.UUID] = field(default_factory=set)
     households: set[uuid.UUID] = field(default_factory=set)
+    referenced: bool = False  # a `_REFERENCED` row changed: take a number even with nothing to stamp
     seq: int | None = None
 
     def empty(self) -> bool:
-        return not any(self.rows.values()) and not self.persons and not self.households
+        return not any(self.rows.values()) and not self.persons and not self.households and not self.referenced
 
 
 def _pending(session: Session) -> _Pending:
@@ -112,6 +124,9 @@ def _note_changes(session: Session, _flush_context: Any) -> None:
             continue
         if isinstance(obj, SYNCED) and not deleted:
             state.rows.setdefault(type(obj), set()).add(obj.id)
+        elif type(obj) in _REFERENCED and not state.referenced:
+            columns = _REFERENCED[type(obj)]
+            state.referenced = obj in session.new or deleted or columns is None or _changed(obj, columns)
         if isinstance(obj, _CASE_CHILDREN):
             state.rows.setdefault(Case, set()).add(obj.case_id)
         elif isinstance(obj, Person) and obj not in session.new:
@@ -123,6 +138,11 @@ def _note_changes(session: Session, _flush_context: Any) -> None:
             state.persons.add(obj.person_id)
         elif isinstance(obj, CareRelation):
             state.persons.update((obj.carer_id, obj.cared_id))
+
+
+def _changed(obj: Any, columns: tuple[str, ...]) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in columns)
 
 
 def _cases_showing(session: Session, persons: set[uuid.UUID], households: set[uuid.UUID]) -> set[uuid.UUID]:
@@ -174,6 +194,9 @@ def stamp(session: Session) -> None:
     state.households.clear()
     targets = [(model, state.rows[model]) for model in SYNCED if state.rows.get(model)]
     if not targets:
+        if state.referenced:
+            take_seq(session)
+            state.referenced = False
         return
     if session.get_bind().dialect.name != "sqlite":
         for model, ids in targets:  # lock every row first; the counter comes last
