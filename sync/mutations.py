@@ -38,6 +38,7 @@ from server.vocab import (
     SHARING_BASES,
     Role,
 )
+from sync.batch import Prefetched
 from sync.fields import Args, Rejected
 
 FUTURE_SLACK = dt.timedelta(hours=1)  # phone clocks drift a little; a visit next week is a typo
@@ -53,6 +54,7 @@ class MutationCtx:
     mid: int
     client_time: dt.datetime | None
     now: dt.datetime
+    batch: Prefetched | None = None  # while a push applies its batch optimistically (sync.batch)
 
 
 @dataclass
@@ -99,10 +101,15 @@ def writable_case(
     happened at `at`, if the actor was assigned to it then."""
     if not ctx.actor.can(Permission.CASE_WRITE):
         raise Rejected("forbidden")
-    case = ctx.session.scalars(select(Case).where(Case.id == case_id).with_for_update(key_share=True)).first()
-    if case is None:
-        raise Rejected("case_not_found", name)
-    if case_in_scope(ctx.session, ctx.actor, case_id):
+    known = ctx.batch.case(case_id) if ctx.batch is not None else None
+    if known is not None:
+        case, in_scope = known
+    else:
+        found = ctx.session.scalars(select(Case).where(Case.id == case_id).with_for_update(key_share=True)).first()
+        if found is None:
+            raise Rejected("case_not_found", name)
+        case, in_scope = found, case_in_scope(ctx.session, ctx.actor, case_id)
+    if in_scope:
         return case
     if at is not None and ctx.actor.role == Role.WORKER and _was_assigned(ctx.session, ctx.actor.user_id, case_id, at):
         return case
@@ -115,7 +122,10 @@ def _not_future(ctx: MutationCtx, when: dt.datetime, name: str) -> None:
 
 
 def _new_id(ctx: MutationCtx, model: type[Any], entity_id: uuid.UUID, name: str = "id") -> None:
-    if ctx.session.get(model, entity_id) is not None:
+    free = ctx.batch.claim_id(model, entity_id) if ctx.batch is not None else None
+    if free is None:
+        free = ctx.session.get(model, entity_id) is None
+    if not free:
         raise Rejected("id_exists", name)
 
 
@@ -163,11 +173,14 @@ def _contact(ctx: MutationCtx, data: dict[str, Any], amend: bool) -> Outcome:
             raise Rejected("contact_not_found", "amends_id")
     if contact.visitor_ids:
         wanted = {uuid.UUID(v) for v in contact.visitor_ids}
-        known = set(ctx.session.scalars(select(User.id).where(User.id.in_(wanted))))
-        if known != wanted:
+        known = ctx.batch.known_users(wanted) if ctx.batch is not None else None
+        if known is None:
+            known = set(ctx.session.scalars(select(User.id).where(User.id.in_(wanted)))) == wanted
+        if not known:
             raise Rejected("value_not_allowed", "visitor_ids")
     ctx.session.add(contact)
-    ctx.session.flush()
+    if ctx.batch is None:
+        ctx.session.flush()  # an integrity error belongs to this mutation (a batch flushes at its end)
     _follow_next_action(ctx.session, case, contact)
     alerts.raise_urgent(ctx.session, case, contact, ctx.now)  # a no-op unless the contact is a sudden risk
     return Outcome("contact", contact_id, case.id, sorted(data))

@@ -1,0 +1,141 @@
+"""A push applies its batch in one SAVEPOINT when every mutation succeeds, and one SAVEPOINT per
+mutation when one fails (sync/push.py `_optimistic`). Either way the answers, the rows, the review
+records and the audit are the ones of applying the mutations one by one."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.db import utcnow
+from server.models import AuditEvent, Case, CaseAssignment, Contact, MilestoneEvent, SyncMutation
+from server.services import audit
+from tests.factories import Factory
+from tests.sync_support import Clients, case_create_args, contact_args, milestone_args
+
+
+@pytest.fixture
+def clients(app: Any) -> Iterator[Clients]:
+    made = Clients(app)
+    yield made
+    made.close()
+
+
+def statuses(answer: dict[str, Any]) -> list[tuple[int, str]]:
+    return [(r["mid"], r["status"]) for r in answer["results"]]
+
+
+def audited(db_factory: sessionmaker[Session]) -> list[tuple[str, str | None]]:
+    with db_factory() as s:
+        rows = s.execute(
+            select(AuditEvent.action, AuditEvent.entity_id)
+            .where(AuditEvent.action.in_(["contact.create", "contact.amend", "milestone.record", "case.create",
+                                          "case.update", "sync.reject"]))
+            .order_by(AuditEvent.seq)
+        )  # fmt: skip
+        return [(a, e) for a, e in rows]
+
+
+def test_a_batch_that_all_succeeds_is_applied_with_everything_recorded(
+    factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
+) -> None:
+    w, w2 = factory.user("w1"), factory.user("w2")
+    a, b = factory.case(workers=(w,)), factory.case(workers=(w,))
+    phone = clients.phone("w1")
+    first = contact_args(a.id, visitor_ids=[str(w2.id)])
+    new_case = case_create_args()
+    batch = [
+        phone.mutation("contact.create", first),
+        phone.mutation("milestone.record", milestone_args(b.id)),
+        phone.mutation("contact.amend", contact_args(a.id, amends_id=first["id"], outcome="MET_PERSON",
+                                                     counterpart="PERSON")),  # amends one made in this batch
+        phone.mutation("case.create", new_case),
+        phone.mutation("contact.create", contact_args(new_case["id"])),  # on the case just made
+        phone.mutation("case.update", {"id": str(b.id), "base_version": 1, "changes": {"next_action": "電話"}}),
+        phone.mutation("contact.create", contact_args(b.id, next_action="再訪問", next_action_due="2025-05-08")),
+    ]  # fmt: skip
+    answer = phone.push(*batch, outbox_depth=0)
+    assert statuses(answer) == [(m["mid"], "applied") for m in batch] and answer["last_mid"] == 7
+    with db_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Contact)) == 4
+        assert s.scalar(select(func.count()).select_from(MilestoneEvent)) == 1
+        assert [r.status for r in s.scalars(select(SyncMutation).order_by(SyncMutation.mid))] == ["applied"] * 7
+        made = s.get_one(Case, uuid.UUID(new_case["id"]))
+        assert s.scalars(select(CaseAssignment.user_id).where(CaseAssignment.case_id == made.id)).one() == w.id
+        case_b = s.get_one(Case, b.id)
+        assert case_b.next_action == "再訪問" and case_b.version == 3  # the update, then the contact's plan
+        assert s.get_one(Contact, uuid.UUID(first["id"])).visitor_ids == [str(w2.id)]
+        assert list(audit.verify(s)) == []
+    assert [action for action, _ in audited(db_factory)] == [
+        "contact.create", "milestone.record", "contact.amend", "case.create", "contact.create", "case.update",
+        "contact.create",
+    ]  # fmt: skip
+    again = phone.send(batch).json()  # the answer was lost: the same batch again
+    assert statuses(again) == [(m["mid"], "duplicate") for m in batch]
+
+
+def test_one_rejected_mutation_leaves_no_trace_and_the_others_apply(
+    factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
+) -> None:
+    w = factory.user("w1")
+    mine, other = factory.case(workers=(w,)), factory.case()
+    phone = clients.phone("w1")
+    twice = contact_args(mine.id)
+    batch = [
+        phone.mutation("contact.create", twice),
+        phone.mutation("case.create", case_create_args()),
+        phone.mutation("contact.create", contact_args(other.id)),  # not theirs
+        phone.mutation("contact.create", {**contact_args(mine.id), "id": twice["id"]}),  # an id taken in this batch
+        phone.mutation("contact.create", contact_args(mine.id, outcome="NOT_AN_OUTCOME")),
+        phone.mutation("milestone.record", milestone_args(mine.id)),
+    ]
+    answer = phone.push(*batch)
+    assert statuses(answer) == [(1, "applied"), (2, "applied"), (3, "rejected"), (4, "rejected"), (5, "rejected"),
+                                (6, "applied")]  # fmt: skip
+    codes = [r["error"]["code"] for r in answer["results"] if r["status"] == "rejected"]
+    assert codes == ["out_of_scope", "id_exists", "value_not_allowed"]
+    with db_factory() as s:
+        assert s.scalars(select(Contact.case_id)).all() == [mine.id]
+        assert s.scalar(select(func.count()).select_from(Case)) == 3
+        rows = {r.mid: r for r in s.scalars(select(SyncMutation))}
+        assert [rows[mid].status for mid in range(1, 7)] == ["applied"] * 2 + ["rejected"] * 3 + ["applied"]
+        assert rows[3].args == batch[2]["args"]  # kept for review
+        assert list(audit.verify(s)) == []
+    assert [action for action, _ in audited(db_factory)] == [
+        "contact.create", "case.create", "sync.reject", "sync.reject", "sync.reject", "milestone.record",
+    ]  # fmt: skip
+
+
+def test_a_gap_and_resent_mutations_in_one_batch(
+    factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
+) -> None:
+    w = factory.user("w1")
+    case = factory.case(workers=(w,))
+    phone = clients.phone("w1")
+    sent = [phone.mutation("contact.create", contact_args(case.id)) for _ in range(2)]
+    phone.push(*sent)
+    fresh = [phone.mutation("contact.create", contact_args(case.id)) for _ in range(2)]
+    lost = phone.mutation("contact.create", contact_args(case.id))  # mid 5 never arrives
+    late = phone.mutation("contact.create", contact_args(case.id))
+    answer = phone.send([*sent, *fresh, late]).json()
+    assert statuses(answer) == [(1, "duplicate"), (2, "duplicate"), (3, "applied"), (4, "applied")]
+    assert answer["last_mid"] == 4 and lost["mid"] == 5
+    with db_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Contact)) == 4
+
+
+def test_a_worker_unassigned_since_still_delivers_a_batch_recorded_on_duty(
+    factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
+) -> None:
+    w = factory.user("w1")
+    case = factory.case(workers=(w,))
+    with db_factory() as s, s.begin():
+        s.scalars(select(CaseAssignment).where(CaseAssignment.case_id == case.id)).one().ended_at = utcnow()
+    phone = clients.phone("w1")
+    batch = [phone.mutation("contact.create", contact_args(case.id)) for _ in range(3)]
+    assert statuses(phone.push(*batch)) == [(1, "applied"), (2, "applied"), (3, "applied")]
