@@ -118,24 +118,40 @@ def start_session(
 
 
 def resolve(session: Session, settings: Settings, token: str | None) -> tuple[User, Actor] | None:
-    """The user and actor behind a session cookie, or None when it is missing, expired or ended."""
+    """The user and actor behind a session cookie, or None when it is missing, expired or ended.
+
+    Every signed-in request comes through here first, so the session, its user and the user's
+    municipality are read in one query (they were three round trips)."""
     if not token:
         return None
     sid = _hash_token(token)
-    row = session.get(UserSession, sid)
-    if row is None:
+    found = session.execute(
+        select(UserSession, User, Team.municipality_id)
+        .join(User, User.id == UserSession.user_id)
+        .join(Team, Team.id == User.team_id)
+        .where(UserSession.id == sid)
+    ).one_or_none()
+    if found is None:
         return None
+    row, user, municipality_id = found
     now = utcnow()
     idle = dt.timedelta(minutes=settings.session_idle_minutes)
     if row.expires_at <= now or row.last_seen_at + idle <= now:
         session.delete(row)
         return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    if not user.is_active:
         return None
     if now - row.last_seen_at > TOUCH_INTERVAL:
         row.last_seen_at = now
-    return user, actor_for(session, user, row.device_id, sid)
+    actor = Actor(
+        user_id=user.id,
+        role=user.role,
+        team_id=user.team_id,
+        municipality_id=municipality_id,
+        device_id=row.device_id,
+        session_id=sid,
+    )
+    return user, actor
 
 
 def end_session(session: Session, actor: Actor) -> None:
