@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, and_, exists, or_, select
+from sqlalchemy import Table, and_, exists, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -148,6 +148,10 @@ def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None =
     report = Report()
     ensure_lease_row(session, EVALUATION_LOCK, now)
     session.execute(select(JobLease.name).where(JobLease.name == EVALUATION_LOCK).with_for_update())
+    if session.get_bind().dialect.name == "postgresql":
+        # The rules run as one large statement, and PostgreSQL's JIT compiler spent longer compiling
+        # it than running it (6 s of 11 s at 40,000 cases). Off for this transaction only.
+        session.execute(text("SET LOCAL jit = off"))
 
     by_team = thresholds_by_team(session)
     th = thresholds_cte(by_team, now)

@@ -1,5 +1,8 @@
 """The stall rules of DOMAIN.md §4 as set-based SQL: one query per rule, each returning the cases that
-meet it now as (case_id, team_id, rule, level). No case is ever looked at in a Python loop.
+meet it now as (case_id, team_id, rule, level), all run as ONE statement (a UNION ALL) so that what the
+rules share is computed once: per case, the facts of its contacts (one pass over the effective contacts
+for S1, S2 and S3) and of its milestones (one pass for S4 and S5). No case is ever looked at in a
+Python loop.
 
 Conventions shared by the rules:
 - Only cases that are `open` or `watching` (見守り) are evaluated; a closed case raises nothing, so its
@@ -15,14 +18,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import CTE, Select, and_, case, exists, func, literal, not_, or_, select
+from sqlalchemy import CTE, Select, and_, case, exists, func, literal, not_, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from server.alerts.sqlfuncs import jst_day
-from server.models import Case, CaseAssignment, CaseReview, Device, MilestoneEvent, User
-from server.services.derived import effective_contacts
+from server.models import Case, CaseAssignment, CaseReview, Contact, Device, MilestoneEvent, User
+from server.services.derived import effective_contacts, is_effective
 from server.vocab import FAMILY_ONLY_STAGES, MILESTONE_RANK, MILESTONES, NEGATIVE_OUTCOMES, SETBACK
 
 ACTIVE_STATUSES = ("open", "watching")
@@ -44,6 +48,15 @@ class Candidate:
     level: str
 
 
+@dataclass(frozen=True)
+class Shared:
+    """What several rules read, as CTEs of the one statement that runs them all."""
+
+    th: CTE  # thresholds per team (sqlfuncs.thresholds_cte)
+    contacts: CTE  # contact_facts()
+    milestones: CTE  # climb()
+
+
 def _base(th: CTE, rule: str, level: ColumnElement[str] | str) -> RuleQuery:
     lvl = literal(level) if isinstance(level, str) else level
     return (
@@ -53,110 +66,138 @@ def _base(th: CTE, rule: str, level: ColumnElement[str] | str) -> RuleQuery:
     )
 
 
-def s1_next_action_overdue(th: CTE) -> RuleQuery:
+def contact_facts() -> Select[Any]:
+    """Per case with contacts, from one pass over its effective contacts: when the last contact of
+    any kind happened (S1), when someone was last reached — a decline counts (S2), when someone was
+    last reached without declining (S3), and the number and the last time of attempts (S3)."""
+    eff = effective_contacts()
+    reached = eff.c.reached != "none"
+    attempt = eff.c.method.not_in(NOT_ATTEMPTS)
+    return select(
+        eff.c.case_id,
+        func.max(eff.c.occurred_at).label("last_at"),
+        func.max(case((reached, eff.c.occurred_at))).label("reached_at"),
+        func.max(case((and_(reached, eff.c.outcome.not_in(NEGATIVE_OUTCOMES)), eff.c.occurred_at))).label(
+            "positive_at"
+        ),
+        func.max(case((attempt, eff.c.occurred_at))).label("attempt_at"),
+        func.count(case((attempt, 1))).label("attempts"),
+    ).group_by(eff.c.case_id)
+
+
+def s1_next_action_overdue(sh: Shared) -> RuleQuery:
     """The next planned action's due date passed at least `s1_grace_days` ago, and no contact attempt
     has been recorded on or after that date."""
-    eff = effective_contacts()
-    last = select(eff.c.case_id, func.max(jst_day(eff.c.occurred_at)).label("day")).group_by(eff.c.case_id).subquery()
+    th, cf = sh.th, sh.contacts
+    day = jst_day(cf.c.last_at)
     return (
         _base(th, "S1", "caution")
-        .outerjoin(last, last.c.case_id == Case.id)
+        .outerjoin(cf, cf.c.case_id == Case.id)
         .where(
             Case.next_action_due.is_not(None),
             Case.next_action_due <= th.c.s1_due_by,
-            or_(last.c.day.is_(None), last.c.day < Case.next_action_due),
+            or_(cf.c.last_at.is_(None), day < Case.next_action_due),
         )
     )
 
 
-def s2_not_reached(th: CTE) -> RuleQuery:
+def s2_not_reached(sh: Shared) -> RuleQuery:
     """Days since the person or the family was last reached (a decline counts: someone answered):
     30 → caution, 60 → warning, 90 → meeting (team thresholds)."""
-    eff = effective_contacts()
-    last = (
-        select(eff.c.case_id, func.max(jst_day(eff.c.occurred_at)).label("day"))
-        .where(eff.c.reached != "none")
-        .group_by(eff.c.case_id)
-        .subquery()
-    )
-    day = func.coalesce(last.c.day, Case.identified_on)
+    th, cf = sh.th, sh.contacts
+    day = func.coalesce(jst_day(cf.c.reached_at), Case.identified_on)
     level = case(
         (day <= th.c.s2_meeting_by, literal("meeting")),
         (day <= th.c.s2_warning_by, literal("warning")),
         else_=literal("caution"),
     )
-    return _base(th, "S2", level).outerjoin(last, last.c.case_id == Case.id).where(day <= th.c.s2_caution_by)
+    return _base(th, "S2", level).outerjoin(cf, cf.c.case_id == Case.id).where(day <= th.c.s2_caution_by)
 
 
-def s3_repeated_no_response(th: CTE) -> RuleQuery:
+def s3_repeated_no_response(sh: Shared) -> RuleQuery:
     """At least `s3_attempts` attempts in a row (the latest ones) that reached nobody or were
-    declined: attempts after the last time someone was reached and did not decline."""
-    eff = effective_contacts()
-    positive = (
-        select(eff.c.case_id, func.max(eff.c.occurred_at).label("at"))
-        .where(eff.c.reached != "none", eff.c.outcome.not_in(NEGATIVE_OUTCOMES))
-        .group_by(eff.c.case_id)
-        .subquery()
+    declined: attempts after the last time someone was reached and did not decline. From the contact
+    facts when the case was never reached that way (all its attempts) or has no attempt since (none);
+    otherwise the attempts since are counted for that case alone, through ix_contact_case_occurred
+    (a correlated count: a second pass over every contact would cost as much as the facts)."""
+    th, cf = sh.th, sh.contacts
+    c = aliased(Contact)
+    since = (
+        select(func.count())
+        .where(
+            c.case_id == cf.c.case_id,
+            c.occurred_at > cf.c.positive_at,
+            c.method.not_in(NOT_ATTEMPTS),
+            is_effective(c),
+        )
+        .scalar_subquery()
     )
-    eff2 = effective_contacts()
-    streak = (
-        select(eff2.c.case_id, func.count().label("n"))
-        .outerjoin(positive, positive.c.case_id == eff2.c.case_id)
-        .where(eff2.c.method.not_in(NOT_ATTEMPTS), or_(positive.c.at.is_(None), eff2.c.occurred_at > positive.c.at))
-        .group_by(eff2.c.case_id)
-        .subquery()
+    streak = case(
+        (cf.c.positive_at.is_(None), cf.c.attempts),
+        (cf.c.attempt_at <= cf.c.positive_at, 0),
+        else_=since,
     )
-    return _base(th, "S3", "caution").join(streak, streak.c.case_id == Case.id).where(streak.c.n >= th.c.s3_attempts)
+    return _base(th, "S3", "caution").join(cf, cf.c.case_id == Case.id).where(streak >= th.c.s3_attempts)
 
 
-def s4_no_milestone(th: CTE) -> RuleQuery:
+def s4_no_milestone(sh: Shared) -> RuleQuery:
     """No new rung on the ladder for `s4_days` (a SETBACK is not progress)."""
-    last = (
-        select(MilestoneEvent.case_id, func.max(MilestoneEvent.reached_on).label("day"))
-        .where(MilestoneEvent.milestone.in_(MILESTONES))
-        .group_by(MilestoneEvent.case_id)
-        .subquery()
-    )
-    day = func.coalesce(last.c.day, Case.identified_on)
-    return _base(th, "S4", "review").outerjoin(last, last.c.case_id == Case.id).where(day <= th.c.s4_by)
+    th, cl = sh.th, sh.milestones
+    day = func.coalesce(cl.c.last_rung_on, Case.identified_on)
+    return _base(th, "S4", "review").outerjoin(cl, cl.c.case_id == Case.id).where(day <= th.c.s4_by)
 
 
-def climb() -> Select[uuid.UUID, int, object, int]:
-    """Per case with milestone events: the top rank reached since the latest SETBACK (NULL when the
-    latest event is a SETBACK), the first day of that climb, and whether any SETBACK exists.
-    The same stage rule as services/progress.stage_of, in SQL."""
-    me = MilestoneEvent
+def climb() -> Select[uuid.UUID, Any, Any, Any, Any]:
+    """Per case with milestone events, in one pass (no window, no sort): the top rank reached since
+    the latest SETBACK (NULL when the latest event is a SETBACK), the first day of that climb, whether
+    any SETBACK exists, and the day of the latest rung reached (S4). Events are ordered by
+    (reached_on, received_at, id). The same stage rule as services/progress.stage_of, in SQL."""
+    me, sb_ev = MilestoneEvent, aliased(MilestoneEvent)
     rank = case(MILESTONE_RANK, value=me.milestone, else_=None)
-    ev = select(
-        me.case_id,
-        me.milestone,
-        me.reached_on,
-        rank.label("rank"),
-        func.row_number().over(partition_by=me.case_id, order_by=(me.reached_on, me.received_at, me.id)).label("rn"),
-    ).subquery("ev")
     sb = (
-        select(ev.c.case_id, func.max(ev.c.rn).label("last_sb"))
-        .where(ev.c.milestone == SETBACK)
-        .group_by(ev.c.case_id)
+        select(sb_ev.case_id, func.max(sb_ev.reached_on).label("day"))
+        .where(sb_ev.milestone == SETBACK)
+        .group_by(sb_ev.case_id)
         .subquery("sb")
     )
-    after = and_(ev.c.milestone != SETBACK, ev.c.rn > func.coalesce(sb.c.last_sb, 0))
+    later_sb = aliased(MilestoneEvent)
+    # On the day of the latest SETBACK, an event counts only if no SETBACK that day came after it
+    # (asked only for events on that day: a correlated check, rarely run).
+    after_same_day = ~exists().where(
+        later_sb.case_id == me.case_id,
+        later_sb.milestone == SETBACK,
+        later_sb.reached_on == me.reached_on,
+        or_(
+            later_sb.received_at > me.received_at,
+            and_(later_sb.received_at == me.received_at, later_sb.id > me.id),
+        ),
+    )
+    after = and_(
+        me.milestone != SETBACK,
+        case(
+            (sb.c.day.is_(None), True),
+            (me.reached_on > sb.c.day, True),
+            (me.reached_on < sb.c.day, False),
+            else_=after_same_day,
+        ),
+    )
     return (
         select(
-            ev.c.case_id,
-            func.max(case((after, ev.c.rank), else_=None)).label("top_rank"),
-            func.min(case((after, ev.c.reached_on), else_=None)).label("since"),
-            func.max(case((sb.c.last_sb.is_not(None), 1), else_=0)).label("had_setback"),
+            me.case_id,
+            func.max(case((after, rank), else_=None)).label("top_rank"),
+            func.min(case((after, me.reached_on), else_=None)).label("since"),
+            func.max(case((sb.c.day.is_not(None), 1), else_=0)).label("had_setback"),
+            func.max(case((me.milestone.in_(MILESTONES), me.reached_on), else_=None)).label("last_rung_on"),
         )
-        .outerjoin(sb, sb.c.case_id == ev.c.case_id)
-        .group_by(ev.c.case_id)
+        .outerjoin(sb, sb.c.case_id == me.case_id)
+        .group_by(me.case_id)
     )
 
 
-def s5_family_only(th: CTE) -> RuleQuery:
+def s5_family_only(sh: Shared) -> RuleQuery:
     """The stage has been family-only (把握 / 家族と初回接触 / 家族と継続相談) for more than `s5_days`.
     A case with no milestone event is at 把握 since its 把握日."""
-    cl = climb().subquery("cl")
+    th, cl = sh.th, sh.milestones
     since = case(
         (cl.c.case_id.is_(None), Case.identified_on),
         (and_(cl.c.had_setback == 0, Case.identified_on < cl.c.since), Case.identified_on),
@@ -166,13 +207,15 @@ def s5_family_only(th: CTE) -> RuleQuery:
     return _base(th, "S5", "review").outerjoin(cl, cl.c.case_id == Case.id).where(family_only, since <= th.c.s5_by)
 
 
-def s6_plan_review_overdue(th: CTE) -> RuleQuery:
+def s6_plan_review_overdue(sh: Shared) -> RuleQuery:
+    th = sh.th
     return _base(th, "S6", "warning").where(Case.plan_review_due.is_not(None), Case.plan_review_due < th.c.today)
 
 
-def s7_unassigned_or_unreviewed(th: CTE) -> RuleQuery:
+def s7_unassigned_or_unreviewed(sh: Shared) -> RuleQuery:
     """No current assignment, or no coordinator review comment for `s7_review_days` (a case never
     reviewed counts from when it was created)."""
+    th = sh.th
     assigned = exists().where(CaseAssignment.case_id == Case.id, CaseAssignment.ended_at.is_(None))
     last = (
         select(CaseReview.case_id, func.max(jst_day(CaseReview.created_at)).label("day"))
@@ -199,10 +242,10 @@ RULES = (
 
 
 def case_candidates(session: Session, th: CTE) -> list[Candidate]:
-    found: list[Candidate] = []
-    for rule in RULES:
-        found.extend(Candidate(c, t, r, lv) for c, t, r, lv in session.execute(rule(th)))
-    return found
+    """Every rule over every case, in one statement."""
+    shared = Shared(th, contact_facts().cte("cf"), climb().cte("cl"))
+    query = union_all(*(rule(shared) for rule in RULES))
+    return [Candidate(c, t, r, lv) for c, t, r, lv in session.execute(query)]
 
 
 def lagging_workers(session: Session, th: CTE) -> set[uuid.UUID]:

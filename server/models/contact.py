@@ -24,10 +24,13 @@ class Contact(Base):
             postgresql_where=text("amends_id IS NOT NULL"),
             sqlite_where=text("amends_id IS NOT NULL"),
         ),
+        # A case's contacts in time order: the timeline, and the stall rule S3 counting only the
+        # attempts after a given time (alerts/rules.py). Serves lookups by case_id alone too.
+        Index("ix_contact_case_occurred", "case_id", "occurred_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # generated on the phone
-    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), index=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"))  # ix_contact_case_occurred
     amends_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contact.id"), index=True)
     occurred_at: Mapped[dt.datetime] = mapped_column(index=True)
     method: Mapped[str] = mapped_column(String(30))
