@@ -1,13 +1,22 @@
-"""The morning burst: 300 simulated phones sync against a real server (`bench.live`: uvicorn in its
-own process) and the bench's generated PostgreSQL database, as the field app does at 8:30.
+"""The morning burst: 300 simulated phones sync against a real server (`bench.live`: uvicorn in its own
+process) and the bench's generated PostgreSQL database, as the field app does at 8:30.
 
-What one phone does is what js/sync.js does after a night: its session has expired (8 hours idle),
-so the worker signs in online (`POST /api/session` with the installation's `device_id`; workers
-need no second factor), then the app pushes the contacts recorded offline since the last sync
-(`POST /api/sync/push`, 3 `contact.create`) and pulls from the cursor it kept from yesterday
-(`GET /api/sync/pull`, following `has_more`). Between yesterday's pull and this morning every
-worker pushed a few more contacts from another device ("the evening", applied in-process), so each incremental pull
-brings real changes: the phone's colleagues' contacts and the cases they moved.
+What one phone does is what the field app does after a night (js/access.js, js/sync.js). The app
+opens locked and, having signal, checks in once (`GET /api/session`: a revoked phone would be told
+to wipe itself). Its session has expired (8 hours idle; the PIN unlock is local and renews
+nothing), so the check-in answers 401, and so does the first sync after the worker's PIN unlock
+(`POST /api/sync/push` with the outbox, counted as `expired`: the app then asks for an online
+sign-in). The worker signs in (`POST /api/session` with the installation's `device_id`; workers
+need no second factor; the bench types the password at once, a person takes seconds), then the
+app pushes the contacts recorded offline since the last sync (`POST /api/sync/push`, 3
+`contact.create`) and pulls from the cursor it kept from yesterday (`GET /api/sync/pull`,
+following `has_more`). With `--signed-in` the session outlived the night: the check-in answers 200
+and the sync runs at once. Left out: the push subscription's renewal after a sign-in
+(`GET /api/push/key`, only where notifications are on).
+
+Between yesterday's pull and this morning every worker pushed a few more contacts from another
+device ("the evening", applied in-process), so each incremental pull brings real changes: the
+phone's colleagues' contacts and the cases they moved.
 
 The generated municipality has 40 workers (`bench.generate`), so phone i signs in as worker
 i mod 40: ≈ 7 installations per worker, each its own device row. Yesterday's state is built
@@ -34,14 +43,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2 as httpx
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bench.generate import Population
 from bench.live import Served
 from bench.measure import Figure
-from server.models import Device, User
+from server.models import Device, User, UserSession
 from server.models.sync import SyncVisibility
 from server.services.auth import actor_for, start_session
 from server.settings import Settings
@@ -70,12 +79,13 @@ class Phone:
     client_id: uuid.UUID
     cursor: str
     cases: list[uuid.UUID]
-    session: str = ""  # a session still valid from yesterday (only with `sign_in=False`)
+    session: str = ""  # yesterday's session cookie
+    alive: bool = False  # it outlived the night (`sign_in=False`); else it has idled out
 
 
 @dataclass
 class Sample:
-    kind: str  # signin | push | pull
+    kind: str  # checkin | expired | signin | push | pull
     ms: float
     ok: bool
     detail: str = ""
@@ -111,8 +121,9 @@ def _push_body(client_id: uuid.UUID, cases: list[uuid.UUID], count: int, rng: ra
 
 def yesterday(engine: Engine, phones: int, rng: random.Random, sessions: bool = False) -> list[Phone]:
     """The installations as they were after yesterday's last sync: registered devices, and the
-    cursor a complete pull would have ended on (taken now, before the evening's changes). With
-    `sessions`, each also keeps a signed-in session (as if sessions outlived the night)."""
+    cursor a complete pull would have ended on (taken now, before the evening's changes), and the
+    session cookie it kept: last used yesterday evening, so idled out by now, or with `sessions`
+    still alive (as if sessions outlived the night)."""
     made: list[Phone] = []
     with Session(engine) as s:
         workers = list(s.scalars(select(User).where(User.role == "worker").order_by(User.username)))
@@ -133,16 +144,21 @@ def yesterday(engine: Engine, phones: int, rng: random.Random, sessions: bool = 
                          "created_at": yesterday_evening - dt.timedelta(days=30),
                          "last_pull_at": yesterday_evening, "last_sync_at": yesterday_evening})  # fmt: skip
         s.execute(insert(Device), rows)
-        if sessions:
-            users = {u.username: u for u in workers}
-            for p in made:
-                p.session = start_session(s, Settings(), users[p.username], "127.0.0.1", p.client_id).token
+        users = {u.username: u for u in workers}
+        for p in made:
+            signed = start_session(s, Settings(), users[p.username], "127.0.0.1", p.client_id)
+            p.session, p.alive = signed.token, sessions
+            if not sessions:
+                s.flush()
+                s.execute(update(UserSession).where(UserSession.id == signed.actor.session_id)
+                          .values(last_seen_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=15)))  # fmt: skip
         s.commit()
     return made
 
 
 async def _call(client: httpx.AsyncClient, out: list[Sample], kind: str, method: str, path: str,
-                **kw: Any) -> httpx.Response | None:  # fmt: skip
+                expect: int = 200, **kw: Any) -> httpx.Response | None:  # fmt: skip
+    """The answer when it was the one expected (`expect`), else None (the sample says why)."""
     t0 = time.perf_counter()
     try:
         r = await client.request(method, path, **kw)
@@ -150,8 +166,8 @@ async def _call(client: httpx.AsyncClient, out: list[Sample], kind: str, method:
         out.append(Sample(kind, (time.perf_counter() - t0) * 1000, False, type(exc).__name__))
         return None
     ms = (time.perf_counter() - t0) * 1000
-    ok = r.status_code == 200
-    if ok and kind == "push":
+    ok = r.status_code == expect
+    if ok and kind == "push" and expect == 200:
         ok = all(x.get("status") == "applied" for x in r.json().get("results", [])) and bool(r.json().get("results"))
     out.append(Sample(kind, ms, ok, "" if ok else f"{r.status_code} {r.text[:80]}"))
     return r if ok else None
@@ -172,11 +188,15 @@ async def _phone(p: Phone, url: str, password: str, delay: float, sem: asyncio.S
                  rng: random.Random) -> None:  # fmt: skip
     await asyncio.sleep(delay)
     async with sem, _client(url, p.client_id) as c:
-        if p.session:
-            c.cookies.set(SESSION_COOKIE, p.session)
-        elif not await _sign_in(c, b.samples, p.username, password, p.client_id):
-            return
         body = _push_body(p.client_id, p.cases, MUTATIONS, rng)
+        c.cookies.set(SESSION_COOKIE, p.session)
+        if await _call(c, b.samples, "checkin", "GET", "/api/session", expect=200 if p.alive else 401) is None:
+            return
+        if not p.alive:
+            if await _call(c, b.samples, "expired", "POST", "/api/sync/push", expect=401, json=body) is None:
+                return
+            if not await _sign_in(c, b.samples, p.username, password, p.client_id):
+                return
         if await _call(c, b.samples, "push", "POST", "/api/sync/push", json=body) is None:
             return
         cursor, changes, size = p.cursor, 0, 0
@@ -252,7 +272,7 @@ def load_figures(engine: Engine, pop: Population, served: Served, phones: int = 
         print(f"  error: {s.kind} {s.detail}")
     if errors:
         print(served.log_tail(10))
-    kinds = {k: [s.ms for s in sent if s.kind == k] for k in ("signin", "push", "pull")}
+    kinds = {k: [s.ms for s in sent if s.kind == k] for k in ("checkin", "expired", "signin", "push", "pull")}
     changes, size = statistics.median(b.changes_pulled or [0]), statistics.median(b.pull_bytes or [0])
     print(f"  morning: {phones} phones over {ramp:g} s, ≤ {CONCURRENCY} at once: {len(b.samples)} requests "
           f"in {b.seconds:.1f} s; {len(errors)} errors, {b.unfinished} phones unfinished; pulled {changes:g} "
