@@ -3,7 +3,8 @@
 open → acknowledged (a note and the next planned date) → resolved, automatically, once the rule no
 longer holds. One live alert per case and rule (and per worker for 端末が未同期), guaranteed by partial
 unique indexes; evaluations are also serialized by a row lock, so the CLI and a server process
-evaluating at the same moment neither duplicate alerts nor double-send pushes.
+evaluating at the same moment neither duplicate alerts nor double-send pushes. The decisions are
+written set-based (reconcile.py): new alerts with multi-row INSERTs, changes with one UPDATE per kind.
 
 - A level that rises (S2: 30 → 60 → 90 days) reopens an acknowledged alert: acknowledging a caution
   must not silence the call for a meeting.
@@ -28,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.alerts import rules
+from server.alerts import reconcile, rules
 from server.alerts.audience import DEVICE_RULE, URGENT_RULE
 from server.alerts.notify import AlertEvent, notify
 from server.alerts.schedule import PushSchedule
@@ -45,6 +46,7 @@ log = logging.getLogger("yorisoi.alerts")
 
 SEVERITY = {"caution": 1, "review": 1, "warning": 2, "meeting": 3, "urgent": 4}
 EVALUATION_LOCK = "alerts.evaluate"
+DEFAULT_THRESHOLDS = Thresholds()
 INSERT_CHUNK = 1000  # alerts per INSERT statement (SQLite allows 32,766 bound values in one)
 
 
@@ -132,16 +134,6 @@ def _cleared_urgent(session: Session, ids: list[uuid.UUID]) -> set[uuid.UUID]:
     return set(session.scalars(select(Alert.id).where(Alert.id.in_(ids), or_(closed, reached_after))))
 
 
-def _resolve(alert: Alert, now: dt.datetime) -> None:
-    alert.state = AlertState.RESOLVED
-    alert.resolved_at = now
-
-
-def _reopen(alert: Alert, now: dt.datetime) -> None:
-    alert.state = AlertState.OPEN
-    alert.opened_at = now
-
-
 def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None = None) -> Report:
     """Run every rule, bring the alerts in line, escalate, and queue the pushes. One transaction
     (the caller's). `now` is injectable so tests control time."""
@@ -168,12 +160,11 @@ def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None =
     wanted = {k: c for k, c in present.items() if not (c.rule in rules.FIELD_RULES and c.case_id in held_cases)}
     report.held_back = len(present) - len(wanted)
 
-    live = list(
-        session.scalars(select(Alert).where(Alert.state != AlertState.RESOLVED).order_by(Alert.id).with_for_update())
-    )
+    live = reconcile.read_live(session)
     urgent_cleared = _cleared_urgent(session, [a.id for a in live if a.rule == URGENT_RULE])
     seen_cases: set[tuple[uuid.UUID, str]] = set()
     seen_subjects: set[uuid.UUID] = set()
+    changes = reconcile.Changes()
 
     for alert in live:
         holds: bool
@@ -181,33 +172,28 @@ def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None =
             holds = alert.id not in urgent_cleared
             # An urgent alert resolves only once someone has acknowledged it.
             if not holds and alert.state == AlertState.ACKNOWLEDGED:
-                _resolve(alert, now)
-                report.events.append(event("resolved", alert))
+                changes.resolved(alert, now, only_acknowledged=True)
                 continue
         elif alert.case_id is not None:
             key = (alert.case_id, alert.rule)
             seen_cases.add(key)
             holds = key in present
             if not holds:
-                _resolve(alert, now)
-                report.events.append(event("resolved", alert))
+                changes.resolved(alert, now)
                 continue
             candidate = wanted.get(key)
             if candidate is None:
                 continue  # held back while a phone has not synced: no level change, reopening or escalation
             if candidate.level != alert.level:
                 rose = SEVERITY.get(candidate.level, 0) > SEVERITY.get(alert.level, 0)
-                alert.level = candidate.level
-                report.events.append(event("level", alert))
+                changes.leveled(alert, candidate.level)
                 if rose and alert.state == AlertState.ACKNOWLEDGED:
-                    _reopen(alert, now)
-                    report.events.append(event("reopened", alert))
+                    changes.reopened(alert, now, due=False)
         elif alert.subject_user_id is not None:
             seen_subjects.add(alert.subject_user_id)
             holds = alert.subject_user_id in device_subjects
             if not holds:
-                _resolve(alert, now)
-                report.events.append(event("resolved", alert))
+                changes.resolved(alert, now)
                 continue
         else:
             continue
@@ -217,9 +203,9 @@ def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None =
             and alert.ack_next_date is not None
             and alert.ack_next_date < today
         ):
-            _reopen(alert, now)
-            report.events.append(event("reopened", alert))
-        _maybe_escalate(alert, now, by_team.get(alert.team_id, Thresholds()), report)
+            changes.reopened(alert, now, due=True)
+        _maybe_escalate(alert, now, by_team.get(alert.team_id, DEFAULT_THRESHOLDS), changes)
+    report.events.extend(reconcile.apply(session, changes, now, today))
 
     new_rows: list[dict[str, Any]] = [
         {"case_id": c.case_id, "team_id": c.team_id, "rule": c.rule, "level": c.level, "opened_at": now,
@@ -248,13 +234,12 @@ def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None =
     return report
 
 
-def _maybe_escalate(alert: Alert, now: dt.datetime, th: Thresholds, report: Report) -> None:
+def _maybe_escalate(alert: reconcile.LiveAlert, now: dt.datetime, th: Thresholds, changes: reconcile.Changes) -> None:
     if alert.escalated_at is not None or alert.state != AlertState.OPEN:
         return
     overdue = alert.opened_at <= now - dt.timedelta(days=th.escalate_days)
     if overdue or escalates_at_once(alert.rule, alert.level):
-        alert.escalated_at = now
-        report.events.append(event("escalated", alert))
+        changes.escalated(alert, now)
 
 
 def live_alert(session: Session, case_id: uuid.UUID, rule: str) -> Alert | None:
