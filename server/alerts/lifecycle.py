@@ -51,7 +51,7 @@ INSERT_CHUNK = 1000  # alerts per INSERT statement (SQLite allows 32,766 bound v
 
 
 def escalates_at_once(rule: str, level: str) -> bool:
-    return rule in ("S6", "S7", URGENT_RULE) or (rule == "S2" and level == "meeting")
+    return rule in (*reconcile.AT_ONCE_RULES, URGENT_RULE) or (rule == "S2" and level == "meeting")
 
 
 def event(kind: str, alert: Alert) -> AlertEvent:
@@ -151,68 +151,67 @@ def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None =
         return report
     today = today_in_japan(now)
 
-    candidates = rules.case_candidates(session, th)
+    # Workers whose phone has not synced: S1–S5 of their cases are held back. Their cases are few:
+    # the rules run again over those alone to find which candidates are held.
     lagging = rules.lagging_workers(session, th)
-    pairs = rules.assignees(session, (c.case_id for c in candidates if c.rule in rules.FIELD_RULES), lagging)
-    held_cases = {case_id for case_id, _ in pairs}
-    device_subjects = {user_id for _, user_id in pairs}
-    present = {(c.case_id, c.rule): c for c in candidates}
-    wanted = {k: c for k, c in present.items() if not (c.rule in rules.FIELD_RULES and c.case_id in held_cases)}
-    report.held_back = len(present) - len(wanted)
+    held_cases: set[uuid.UUID] = set()
+    device_subjects: set[uuid.UUID] = set()
+    if lagging:
+        theirs = rules.case_candidates(session, th, rules.cases_of(session, lagging))
+        pairs = rules.assignees(session, (c.case_id for c in theirs if c.rule in rules.FIELD_RULES), lagging)
+        held_cases = {case_id for case_id, _ in pairs}
+        device_subjects = {user_id for _, user_id in pairs}
+        report.held_back = sum(1 for c in theirs if c.rule in rules.FIELD_RULES and c.case_id in held_cases)
 
-    live = reconcile.read_live(session)
-    urgent_cleared = _cleared_urgent(session, [a.id for a in live if a.rule == URGENT_RULE])
-    seen_cases: set[tuple[uuid.UUID, str]] = set()
-    seen_subjects: set[uuid.UUID] = set()
+    def held(rule: str, case_id: uuid.UUID) -> bool:
+        return rule in rules.FIELD_RULES and case_id in held_cases
+
     changes = reconcile.Changes()
+    new_rows: list[dict[str, Any]] = []
+    for candidate, alert in reconcile.differences(session, rules.candidates(th), th, today):
+        if alert is None:
+            if candidate is not None and not held(candidate.rule, candidate.case_id):
+                new_rows.append(
+                    {"case_id": candidate.case_id, "team_id": candidate.team_id, "rule": candidate.rule,
+                     "level": candidate.level, "opened_at": now,
+                     "escalated_at": now if escalates_at_once(candidate.rule, candidate.level) else None}
+                )  # fmt: skip
+            continue
+        if candidate is None:
+            changes.resolved(alert, now)
+            continue
+        if held(candidate.rule, candidate.case_id):
+            continue  # held back while a phone has not synced: no level change, reopening or escalation
+        if candidate.level != alert.level:
+            rose = SEVERITY.get(candidate.level, 0) > SEVERITY.get(alert.level, 0)
+            changes.leveled(alert, candidate.level)
+            if rose and alert.state == AlertState.ACKNOWLEDGED:
+                changes.reopened(alert, now, due=False)
+        _reopen_or_escalate(alert, now, today, by_team, changes)
 
-    for alert in live:
-        holds: bool
+    # Urgent alerts and alerts about a worker's phone: few, read and decided here.
+    others = reconcile.read_live(session, or_(Alert.rule == URGENT_RULE, Alert.case_id.is_(None)))
+    urgent_cleared = _cleared_urgent(session, [a.id for a in others if a.rule == URGENT_RULE])
+    seen_subjects: set[uuid.UUID] = set()
+    for alert in others:
         if alert.rule == URGENT_RULE:
-            holds = alert.id not in urgent_cleared
             # An urgent alert resolves only once someone has acknowledged it.
-            if not holds and alert.state == AlertState.ACKNOWLEDGED:
-                changes.resolved(alert, now, only_acknowledged=True)
+            if alert.id in urgent_cleared:
+                if alert.state == AlertState.ACKNOWLEDGED:
+                    changes.resolved(alert, now, only_acknowledged=True)
+                else:
+                    _reopen_or_escalate(alert, now, None, by_team, changes)
                 continue
-        elif alert.case_id is not None:
-            key = (alert.case_id, alert.rule)
-            seen_cases.add(key)
-            holds = key in present
-            if not holds:
-                changes.resolved(alert, now)
-                continue
-            candidate = wanted.get(key)
-            if candidate is None:
-                continue  # held back while a phone has not synced: no level change, reopening or escalation
-            if candidate.level != alert.level:
-                rose = SEVERITY.get(candidate.level, 0) > SEVERITY.get(alert.level, 0)
-                changes.leveled(alert, candidate.level)
-                if rose and alert.state == AlertState.ACKNOWLEDGED:
-                    changes.reopened(alert, now, due=False)
         elif alert.subject_user_id is not None:
             seen_subjects.add(alert.subject_user_id)
-            holds = alert.subject_user_id in device_subjects
-            if not holds:
+            if alert.subject_user_id not in device_subjects:
                 changes.resolved(alert, now)
                 continue
         else:
             continue
-        if (
-            holds
-            and alert.state == AlertState.ACKNOWLEDGED
-            and alert.ack_next_date is not None
-            and alert.ack_next_date < today
-        ):
-            changes.reopened(alert, now, due=True)
-        _maybe_escalate(alert, now, by_team.get(alert.team_id, DEFAULT_THRESHOLDS), changes)
+        _reopen_or_escalate(alert, now, today, by_team, changes)
     report.events.extend(reconcile.apply(session, changes, now, today))
 
-    new_rows: list[dict[str, Any]] = [
-        {"case_id": c.case_id, "team_id": c.team_id, "rule": c.rule, "level": c.level, "opened_at": now,
-         "escalated_at": now if escalates_at_once(c.rule, c.level) else None}
-        for key, c in wanted.items()
-        if key not in seen_cases
-    ]  # fmt: skip
     new_subjects = device_subjects - seen_subjects
     if new_subjects:
         rows = session.execute(select(User.id, User.team_id).where(User.id.in_(new_subjects)))
@@ -234,11 +233,26 @@ def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None =
     return report
 
 
-def _maybe_escalate(alert: reconcile.LiveAlert, now: dt.datetime, th: Thresholds, changes: reconcile.Changes) -> None:
+def _reopen_or_escalate(
+    alert: reconcile.LiveAlert,
+    now: dt.datetime,
+    today: dt.date | None,
+    by_team: dict[uuid.UUID, Thresholds],
+    changes: reconcile.Changes,
+) -> None:
+    """For an alert whose rule still holds: an acknowledged next date that has passed reopens it
+    (`today` None: not checked); an open alert escalates once overdue for its team, or at once."""
+    if (
+        today is not None
+        and alert.state == AlertState.ACKNOWLEDGED
+        and alert.ack_next_date is not None
+        and alert.ack_next_date < today
+    ):
+        changes.reopened(alert, now, due=True)
     if alert.escalated_at is not None or alert.state != AlertState.OPEN:
         return
-    overdue = alert.opened_at <= now - dt.timedelta(days=th.escalate_days)
-    if overdue or escalates_at_once(alert.rule, alert.level):
+    th = by_team.get(alert.team_id, DEFAULT_THRESHOLDS)
+    if alert.opened_at <= now - dt.timedelta(days=th.escalate_days) or escalates_at_once(alert.rule, alert.level):
         changes.escalated(alert, now)
 
 

@@ -1,30 +1,37 @@
 """Bringing the live alerts in line with what the rules found, set-based.
 
-The live alerts are read as plain rows (tens of thousands at a city's scale: no ORM objects, no lock
-on each), the changes are decided in memory by the lifecycle's rules (lifecycle.py), and written
-with one UPDATE per kind of change over the alerts it concerns. Each UPDATE states again, in its
-WHERE clause, the condition it was decided on (still live, still acknowledged, not yet escalated…):
-an acknowledgement committed meanwhile is never overwritten — PostgreSQL re-checks the clause on the
-row's latest version — and only the alerts an UPDATE actually changed get an event.
+Only what differs leaves the database: one statement runs the rules and sets their findings beside
+the live alerts (`differences`), returning the candidates without an alert, the alerts whose rule no
+longer holds, and those whose level, acknowledged date or escalation is due — in a steady state a
+handful of rows, not every case. The changes are decided in memory by the lifecycle's rules
+(lifecycle.py) and written with one UPDATE per kind of change over the alerts it concerns. Each
+UPDATE states again, in its WHERE clause, the condition it was decided on (still live, still
+acknowledged, not yet escalated…): an acknowledgement committed meanwhile is never overwritten —
+PostgreSQL re-checks the clause on the row's latest version — and only the alerts an UPDATE
+actually changed get an event.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import CTE, CompoundSelect, String, Table, Uuid, and_, exists, literal, or_, select, union_all, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from server.alerts.audience import URGENT_RULE
 from server.alerts.notify import AlertEvent
+from server.alerts.rules import Candidate
 from server.models import Alert
 from server.models.sync_stamp import touch
 from server.vocab import AlertState
 
 CHUNK = 500  # ids per UPDATE … WHERE id IN (…)
+AT_ONCE_RULES = ("S6", "S7")  # to the supervisors at once, as are R and S2 at the meeting level
 
 
 @dataclass(slots=True)
@@ -49,18 +56,65 @@ class LiveAlert:
         )  # fmt: skip
 
 
-def read_live(session: Session) -> list[LiveAlert]:
+def _live_columns() -> tuple[Any, ...]:
     a = Alert
-    rows = session.execute(
-        select(a.id, a.case_id, a.subject_user_id, a.team_id, a.rule, a.level, a.state, a.opened_at,
-               a.escalated_at, a.ack_next_date)
-        .where(a.state != AlertState.RESOLVED)
-        .order_by(a.id)
-    )  # fmt: skip
-    return [
-        LiveAlert(id_, case_id, subject, team_id, rule, level, state, opened_at, escalated_at, ack_next_date)
-        for id_, case_id, subject, team_id, rule, level, state, opened_at, escalated_at, ack_next_date in rows
-    ]
+    return (a.id, a.case_id, a.subject_user_id, a.team_id, a.rule, a.level, a.state, a.opened_at, a.escalated_at,
+            a.ack_next_date)  # fmt: skip
+
+
+def _live(row: Sequence[Any]) -> LiveAlert:
+    return LiveAlert(*row[:10])
+
+
+def read_live(session: Session, *where: ColumnElement[bool]) -> list[LiveAlert]:
+    """Live alerts (optionally only those matching `where`), as plain rows."""
+    query = select(*_live_columns()).where(Alert.state != AlertState.RESOLVED, *where).order_by(Alert.id)
+    return [_live(row) for row in session.execute(query)]
+
+
+def differences(
+    session: Session, candidates: CompoundSelect[Any], th: CTE, today: dt.date
+) -> list[tuple[Candidate | None, LiveAlert | None]]:
+    """(candidate, its live alert) for every case alert with something to do: a candidate without a
+    live alert (None), a live alert whose rule no longer holds (candidate None), a level that
+    changed, an acknowledged date that has passed, or an open alert due for escalation (overdue for
+    its team, or a rule that goes to the supervisors at once). Urgent and per-worker alerts are not
+    case-rule alerts: the caller reads those (they are few)."""
+    cand = candidates.cte("cand")
+    live = (
+        select(*_live_columns())
+        .where(Alert.state != AlertState.RESOLVED, Alert.case_id.is_not(None), Alert.rule != URGENT_RULE)
+        .subquery("live")
+    )
+    at_once = or_(cand.c.rule.in_(AT_ONCE_RULES), and_(cand.c.rule == "S2", cand.c.level == "meeting"))
+    pending = (
+        select(*cand.c, *live.c)
+        .select_from(
+            cand.outerjoin(live, and_(live.c.case_id == cand.c.id, live.c.rule == cand.c.rule)).outerjoin(
+                th, th.c.team_id == live.c.team_id
+            )
+        )
+        .where(
+            or_(
+                live.c.id.is_(None),
+                live.c.level != cand.c.level,
+                and_(live.c.state == AlertState.ACKNOWLEDGED, live.c.ack_next_date < today),
+                and_(
+                    live.c.state == AlertState.OPEN,
+                    live.c.escalated_at.is_(None),
+                    or_(live.c.opened_at <= th.c.escalate_before, at_once),
+                ),
+            )
+        )
+    )
+    holds = exists().where(cand.c.id == live.c.case_id, cand.c.rule == live.c.rule)
+    nothing = (literal(None, Uuid()), literal(None, Uuid()), literal(None, String()), literal(None, String()))
+    vanished = select(*nothing, *live.c).where(~holds)
+    found: list[tuple[Candidate | None, LiveAlert | None]] = []
+    for row in session.execute(union_all(pending, vanished)):
+        candidate = Candidate(row[0], row[1], row[2], row[3]) if row[0] is not None else None
+        found.append((candidate, _live(row[4:]) if row[4] is not None else None))
+    return found
 
 
 @dataclass

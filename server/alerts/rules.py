@@ -16,11 +16,11 @@ Conventions shared by the rules:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CTE, Select, and_, case, exists, func, literal, not_, or_, select, union_all
+from sqlalchemy import CTE, CompoundSelect, Select, and_, case, exists, func, literal, not_, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -55,22 +55,24 @@ class Shared:
     th: CTE  # thresholds per team (sqlfuncs.thresholds_cte)
     contacts: CTE  # contact_facts()
     milestones: CTE  # climb()
+    cases: Collection[uuid.UUID] | None = None  # only these cases (None: every case)
 
 
-def _base(th: CTE, rule: str, level: ColumnElement[str] | str) -> RuleQuery:
+def _base(sh: Shared, rule: str, level: ColumnElement[str] | str) -> RuleQuery:
     lvl = literal(level) if isinstance(level, str) else level
-    return (
+    query = (
         select(Case.id, Case.team_id, literal(rule).label("rule"), lvl.label("level"))
-        .join(th, th.c.team_id == Case.team_id)
+        .join(sh.th, sh.th.c.team_id == Case.team_id)
         .where(Case.status.in_(ACTIVE_STATUSES))
     )
+    return query if sh.cases is None else query.where(Case.id.in_(sh.cases))
 
 
-def contact_facts() -> Select[Any]:
+def contact_facts(cases: Collection[uuid.UUID] | None = None) -> Select[Any]:
     """Per case with contacts, from one pass over its effective contacts: when the last contact of
     any kind happened (S1), when someone was last reached — a decline counts (S2), when someone was
     last reached without declining (S3), and the number and the last time of attempts (S3)."""
-    eff = effective_contacts()
+    eff = effective_contacts(cases)
     reached = eff.c.reached != "none"
     attempt = eff.c.method.not_in(NOT_ATTEMPTS)
     return select(
@@ -91,7 +93,7 @@ def s1_next_action_overdue(sh: Shared) -> RuleQuery:
     th, cf = sh.th, sh.contacts
     day = jst_day(cf.c.last_at)
     return (
-        _base(th, "S1", "caution")
+        _base(sh, "S1", "caution")
         .outerjoin(cf, cf.c.case_id == Case.id)
         .where(
             Case.next_action_due.is_not(None),
@@ -111,7 +113,7 @@ def s2_not_reached(sh: Shared) -> RuleQuery:
         (day <= th.c.s2_warning_by, literal("warning")),
         else_=literal("caution"),
     )
-    return _base(th, "S2", level).outerjoin(cf, cf.c.case_id == Case.id).where(day <= th.c.s2_caution_by)
+    return _base(sh, "S2", level).outerjoin(cf, cf.c.case_id == Case.id).where(day <= th.c.s2_caution_by)
 
 
 def s3_repeated_no_response(sh: Shared) -> RuleQuery:
@@ -137,29 +139,27 @@ def s3_repeated_no_response(sh: Shared) -> RuleQuery:
         (cf.c.attempt_at <= cf.c.positive_at, 0),
         else_=since,
     )
-    return _base(th, "S3", "caution").join(cf, cf.c.case_id == Case.id).where(streak >= th.c.s3_attempts)
+    return _base(sh, "S3", "caution").join(cf, cf.c.case_id == Case.id).where(streak >= th.c.s3_attempts)
 
 
 def s4_no_milestone(sh: Shared) -> RuleQuery:
     """No new rung on the ladder for `s4_days` (a SETBACK is not progress)."""
     th, cl = sh.th, sh.milestones
     day = func.coalesce(cl.c.last_rung_on, Case.identified_on)
-    return _base(th, "S4", "review").outerjoin(cl, cl.c.case_id == Case.id).where(day <= th.c.s4_by)
+    return _base(sh, "S4", "review").outerjoin(cl, cl.c.case_id == Case.id).where(day <= th.c.s4_by)
 
 
-def climb() -> Select[uuid.UUID, Any, Any, Any, Any]:
+def climb(cases: Collection[uuid.UUID] | None = None) -> Select[uuid.UUID, Any, Any, Any, Any]:
     """Per case with milestone events, in one pass (no window, no sort): the top rank reached since
     the latest SETBACK (NULL when the latest event is a SETBACK), the first day of that climb, whether
     any SETBACK exists, and the day of the latest rung reached (S4). Events are ordered by
     (reached_on, received_at, id). The same stage rule as services/progress.stage_of, in SQL."""
     me, sb_ev = MilestoneEvent, aliased(MilestoneEvent)
     rank = case(MILESTONE_RANK, value=me.milestone, else_=None)
-    sb = (
-        select(sb_ev.case_id, func.max(sb_ev.reached_on).label("day"))
-        .where(sb_ev.milestone == SETBACK)
-        .group_by(sb_ev.case_id)
-        .subquery("sb")
-    )
+    sb_query = select(sb_ev.case_id, func.max(sb_ev.reached_on).label("day")).where(sb_ev.milestone == SETBACK)
+    if cases is not None:
+        sb_query = sb_query.where(sb_ev.case_id.in_(cases))
+    sb = sb_query.group_by(sb_ev.case_id).subquery("sb")
     later_sb = aliased(MilestoneEvent)
     # On the day of the latest SETBACK, an event counts only if no SETBACK that day came after it
     # (asked only for events on that day: a correlated check, rarely run).
@@ -181,17 +181,16 @@ def climb() -> Select[uuid.UUID, Any, Any, Any, Any]:
             else_=after_same_day,
         ),
     )
-    return (
-        select(
-            me.case_id,
-            func.max(case((after, rank), else_=None)).label("top_rank"),
-            func.min(case((after, me.reached_on), else_=None)).label("since"),
-            func.max(case((sb.c.day.is_not(None), 1), else_=0)).label("had_setback"),
-            func.max(case((me.milestone.in_(MILESTONES), me.reached_on), else_=None)).label("last_rung_on"),
-        )
-        .outerjoin(sb, sb.c.case_id == me.case_id)
-        .group_by(me.case_id)
-    )
+    query = select(
+        me.case_id,
+        func.max(case((after, rank), else_=None)).label("top_rank"),
+        func.min(case((after, me.reached_on), else_=None)).label("since"),
+        func.max(case((sb.c.day.is_not(None), 1), else_=0)).label("had_setback"),
+        func.max(case((me.milestone.in_(MILESTONES), me.reached_on), else_=None)).label("last_rung_on"),
+    ).outerjoin(sb, sb.c.case_id == me.case_id)
+    if cases is not None:
+        query = query.where(me.case_id.in_(cases))
+    return query.group_by(me.case_id)
 
 
 def s5_family_only(sh: Shared) -> RuleQuery:
@@ -204,12 +203,12 @@ def s5_family_only(sh: Shared) -> RuleQuery:
         else_=cl.c.since,
     )
     family_only = or_(cl.c.case_id.is_(None), cl.c.top_rank.in_(FAMILY_ONLY_RANKS))
-    return _base(th, "S5", "review").outerjoin(cl, cl.c.case_id == Case.id).where(family_only, since <= th.c.s5_by)
+    return _base(sh, "S5", "review").outerjoin(cl, cl.c.case_id == Case.id).where(family_only, since <= th.c.s5_by)
 
 
 def s6_plan_review_overdue(sh: Shared) -> RuleQuery:
     th = sh.th
-    return _base(th, "S6", "warning").where(Case.plan_review_due.is_not(None), Case.plan_review_due < th.c.today)
+    return _base(sh, "S6", "warning").where(Case.plan_review_due.is_not(None), Case.plan_review_due < th.c.today)
 
 
 def s7_unassigned_or_unreviewed(sh: Shared) -> RuleQuery:
@@ -224,7 +223,7 @@ def s7_unassigned_or_unreviewed(sh: Shared) -> RuleQuery:
     )
     day = func.coalesce(last.c.day, jst_day(Case.created_at))
     return (
-        _base(th, "S7", "warning")
+        _base(sh, "S7", "warning")
         .outerjoin(last, last.c.case_id == Case.id)
         .where(or_(not_(assigned), day <= th.c.s7_by))
     )
@@ -241,11 +240,21 @@ RULES = (
 )
 
 
-def case_candidates(session: Session, th: CTE) -> list[Candidate]:
-    """Every rule over every case, in one statement."""
-    shared = Shared(th, contact_facts().cte("cf"), climb().cte("cl"))
-    query = union_all(*(rule(shared) for rule in RULES))
-    return [Candidate(c, t, r, lv) for c, t, r, lv in session.execute(query)]
+def candidates(th: CTE, cases: Collection[uuid.UUID] | None = None) -> CompoundSelect[Any]:
+    """Every rule over every case (or over `cases`) as one query: (case_id, team_id, rule, level)."""
+    shared = Shared(th, contact_facts(cases).cte("cf"), climb(cases).cte("cl"), cases)
+    return union_all(*(rule(shared) for rule in RULES))
+
+
+def case_candidates(session: Session, th: CTE, cases: Collection[uuid.UUID] | None = None) -> list[Candidate]:
+    """Every rule over every case (or over `cases`), in one statement."""
+    return [Candidate(c, t, r, lv) for c, t, r, lv in session.execute(candidates(th, cases))]
+
+
+def cases_of(session: Session, users: Collection[uuid.UUID]) -> list[uuid.UUID]:
+    """The cases these users are currently assigned to."""
+    query = select(CaseAssignment.case_id).where(CaseAssignment.ended_at.is_(None), CaseAssignment.user_id.in_(users))
+    return list(set(session.scalars(query))) if users else []
 
 
 def lagging_workers(session: Session, th: CTE) -> set[uuid.UUID]:
