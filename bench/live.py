@@ -47,6 +47,17 @@ def _proc_status_kib(pid: int, field: str) -> int:
     return 0
 
 
+def _tree(pid: int) -> list[int]:
+    """The process and its children (uvicorn's worker processes when YORISOI_WORKERS > 1)."""
+    pids = [pid]
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            pids += [int(c) for c in (task / "children").read_text(encoding="ascii").split()]
+    except (OSError, ValueError):
+        pass
+    return pids
+
+
 @dataclass(frozen=True)
 class Served:
     url: str
@@ -54,12 +65,13 @@ class Served:
     log: Path
 
     def rss_mib(self) -> float:
-        """The server process's resident memory now."""
-        return _proc_status_kib(self.pid, "VmRSS") / 1024
+        """The server's resident memory now (its processes added up)."""
+        return sum(_proc_status_kib(p, "VmRSS") for p in _tree(self.pid)) / 1024
 
     def peak_rss_mib(self) -> float:
-        """The highest resident memory the server process has had since it started (VmHWM)."""
-        return _proc_status_kib(self.pid, "VmHWM") / 1024
+        """The highest resident memory the server has had since it started (VmHWM; with several
+        processes, their peaks added up)."""
+        return sum(_proc_status_kib(p, "VmHWM") for p in _tree(self.pid)) / 1024
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from server.services import totp
 from server.settings import Settings
 
 log = logging.getLogger("yorisoi")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 @contextlib.contextmanager
@@ -302,6 +304,17 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _worker_logging(level: str) -> dict[str, Any]:
+    """Logging as `main` sets it up, for worker processes (uvicorn applies it in each of them)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": LOG_FORMAT}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
+        "root": {"handlers": ["stderr"], "level": level},
+    }
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -309,14 +322,24 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     # uvicorn's access log prints query strings (a searched name is personal data): off. The app's
     # own access log (server/security/access_log.py) logs paths only.
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        server_header=False,
-    )
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+        "server_header": False,
+    }
+    if settings.workers > 1:
+        # Each worker process builds its app from the same environment (Settings.from_env).
+        uvicorn.run(
+            "server.app:create_app",
+            factory=True,
+            workers=settings.workers,
+            log_config=_worker_logging(settings.log_level),
+            **options,
+        )
+    else:
+        uvicorn.run(create_app(settings), **options)
     return 0
 
 
@@ -395,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
     try:
         return int(args.func(args, settings))
     except ApiError as exc:

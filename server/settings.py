@@ -56,6 +56,10 @@ class Settings:
     db_pool_size: int = 15
     db_max_overflow: int = 5
     db_pool_timeout_seconds: float = 10.0
+    # Server processes (`yorisoi serve`): Python runs one thread at a time per process, so a server
+    # with more cores serves more requests at once with more processes. Each has its own pool and
+    # admission places.
+    workers: int = 1
     # Test-only: a crash point for the sync fault tests ("push_before_commit": the server kills
     # itself with a push applied but not committed; "push_after_commit": committed, not answered).
     # Never set it in production.
@@ -107,5 +111,6 @@ class Settings:
             db_pool_size=int(e.get("YORISOI_DB_POOL_SIZE", 15)),
             db_max_overflow=int(e.get("YORISOI_DB_MAX_OVERFLOW", 5)),
             db_pool_timeout_seconds=float(e.get("YORISOI_DB_POOL_TIMEOUT_SECONDS", 10.0)),
+            workers=int(e.get("YORISOI_WORKERS", 1)),
             fault_inject=e.get("YORISOI_FAULT_INJECT", ""),
         )
