@@ -151,6 +151,19 @@ def test_a_push_shows_a_notification_and_a_tap_opens_the_alert(
     expect(page.get_by_role("button", name="確認を記録")).to_be_visible()
     assert _notifications(page, 0) == []  # closed by the tap
 
+    # Locked, a tap shows nothing more than the lock screen; the PIN opens the alert.
+    page.get_by_role("link", name="設定").click()
+    page.get_by_role("button", name="今すぐロック").click()
+    expect(page.get_by_role("heading", name="ロック中")).to_be_visible()
+    _deliver(cdp, live_server.url, reg, encode(payload).decode())
+    assert _notifications(page, 1) == [shown]
+    _tap(page, "alerts")
+    expect(page.get_by_role("heading", name="ロック中")).to_be_visible()
+    expect(page.get_by_text("山田")).to_have_count(0)
+    unlock(page)
+    expect(page.get_by_role("heading", name="振り返りが必要です")).to_be_visible()
+    expect(page.get_by_role("link", name="山田 太郎")).to_be_visible()
+
 
 def test_an_unreadable_push_still_shows_a_notification_and_no_link_leaves_the_app(
     factory: Factory, live_server, phones  # type: ignore[no-untyped-def]
