@@ -10,7 +10,7 @@ verifications pile up. So:
   is sized above that (server/app.py), so a request waits here, in the event loop, holding no
   thread and no connection — never in the pool.
 - Sign-ins have a lane of their own: at most `max_concurrent_sign_ins` run at once, each checking
-  one password (argon2id: tens of milliseconds of one core and 46 MiB;
+  one password (argon2id: tens of milliseconds of one core and 19 MiB;
   server/security/passwords.py). They take none of the other requests' places, so a queue of
   sign-ins never holds up syncs, and a sign-in that has its place never waits behind syncs.
   The pool is sized for both lanes.

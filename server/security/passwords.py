@@ -3,17 +3,18 @@
 Policy follows NIST SP 800-63B: at least 8 characters, no composition rules, and a list of common
 passwords refused.
 
-Hashing: argon2id with m = 46 MiB, t = 1, p = 1 — the first of OWASP's Password Storage Cheat Sheet
-configurations (its minimum is 19 MiB, t = 2; the listed ones are equally strong, trading memory
-for passes; we take the one with the most memory, which costs a GPU attacker most). Until
-2026-11 we used argon2-cffi's default, RFC 9106's second recommended option (64 MiB, t = 3,
-p = 4): ≈ 200 ms of CPU per check in four threads, against ≈ 65 ms in one thread now, on the
-2-core reference machine. That margin above the recommendation did not pay for itself: every
-worker signs in online each morning (sessions end after 8 idle hours), so a 2-core server spent
-its whole morning burst hashing (docs/performance.md, "Fixes"), and one thread per check lets
-the sign-in gate (server/security/admission.py) bound the cores and memory that sign-ins take.
-Hashes made with the old parameters still verify and are replaced at the user's next sign-in
-(`needs_rehash`).
+Hashing: argon2id with m = 19 MiB, t = 2, p = 1 — OWASP's Password Storage Cheat Sheet minimum
+configuration. OWASP lists it with 46 MiB × 1 pass and others as equally strong (memory traded for
+passes); an attacker's cost per guess goes with memory × passes (38 vs 46 MiB-passes), ours
+also with the fresh memory the kernel zeroes for each check, so on the 2-core reference machine
+19 MiB × 2 costs ≈ 21 ms of one core per check against ≈ 53 ms for 46 MiB × 1 (measured
+2026-11-27, ten checks each). Until then we used argon2-cffi's default, RFC 9106's second
+recommended option (64 MiB, t = 3, p = 4): ≈ 175 ms of CPU per check over four threads. That
+margin above the recommendation did not pay for itself: every worker signs in online each
+morning (sessions end after 8 idle hours), so a 2-core server spent its morning burst hashing
+(docs/performance.md, "Fixes"); and one thread per check lets the sign-in lane
+(server/security/admission.py) bound the cores and memory that sign-ins take. Hashes made with
+other parameters still verify and are replaced at the user's next sign-in (`needs_rehash`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher(time_cost=1, memory_cost=46 * 1024, parallelism=1)
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 MIN_LENGTH = 8
 _COMMON = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt"
 
