@@ -45,6 +45,7 @@ const SHELL = [
   "/app/js/platform.js",
   "/app/js/records.js",
   "/app/js/recording.js",
+  "/app/js/reset.js",
   "/app/js/screens.js",
   "/app/js/state.js",
   "/app/js/store.js",
@@ -63,6 +64,15 @@ sw.addEventListener("install", (event) => {
   event.waitUntil(
     caches.open(CACHE).then((cache) => cache.addAll(SHELL.map((url) => new Request(url, { cache: "no-cache" })))),
   );
+  // Where the browser has static routing (Chromium), requests to /api/ go to the network without
+  // waking this worker: it never answers them, and each one (a first sync makes dozens) would
+  // otherwise wait for it to decline.
+  const routes = /** @type {any} */ (event);
+  if (typeof routes.addRoutes === "function" && typeof URLPattern === "function") {
+    event.waitUntil(
+      routes.addRoutes({ condition: { urlPattern: new URLPattern({ pathname: "/api/*" }) }, source: "network" }).catch(() => undefined),
+    );
+  }
   // No skipWaiting() here: an update waits for the user (see the message handler).
 });
 

@@ -206,12 +206,35 @@ function afterSave() {
 /** @param {string} hash @param {string} [message] */
 function navigate(hash, message) {
   pendingToast = message || null;
-  if (location.hash === hash) window.dispatchEvent(new Event("hashchange"));
-  else location.hash = hash;
+  const go = () => {
+    if (location.hash === hash) window.dispatchEvent(new Event("hashchange"));
+    else location.hash = hash;
+  };
+  if (!message || !ui.toast) {
+    go();
+    return;
+  }
+  // 「保存しました」 is said as soon as the record is on disk, and the next screen is drawn only
+  // after that frame is painted: drawing it (a long timeline) never delays the confirmation.
+  ui.toast.textContent = message;
+  afterPaint(go);
+}
+
+/** Run `fn` once the next frame has been painted (or after 100 ms: a hidden page paints none). @param {() => void} fn */
+function afterPaint(fn) {
+  let ran = false;
+  const once = () => {
+    if (ran) return;
+    ran = true;
+    fn();
+  };
+  requestAnimationFrame(() => setTimeout(once, 0));
+  setTimeout(once, 100);
 }
 
 window.addEventListener("hashchange", async () => {
-  if (ui.toast) ui.toast.textContent = pendingToast || "";
+  // Set only when it changes: a live region announces every change, and the message may be shown already.
+  if (ui.toast && ui.toast.textContent !== (pendingToast || "")) ui.toast.textContent = pendingToast || "";
   pendingToast = null;
   await route();
   // Move focus to the new screen's heading, for screen readers.
@@ -277,10 +300,8 @@ async function requestPersistence() {
 // ---- start ----
 
 async function boot() {
-  await i18n.load();
-  await records.loadVocab();
-  await access.start({ show, opened, beforeLock: async () => forms.editing.current?.flush() });
-  await sync.loadStatus();
+  await Promise.all([i18n.load(), records.loadVocab()]);
+  await Promise.all([access.start({ show, opened, beforeLock: async () => forms.editing.current?.flush() }), sync.loadStatus()]);
   sync.hooks.signedOut = () => {
     needsSignIn = true;
     signInReason = t("pwa.session_expired");

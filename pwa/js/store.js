@@ -55,6 +55,25 @@ export function setCodec(/** @type {Codec} */ c) {
   codec = c;
 }
 
+/** A value sealed ahead of its write (`seal`): only this module makes them. */
+class Sealed {
+  /** @param {unknown} stored */
+  constructor(stored) {
+    this.stored = stored;
+  }
+}
+/** @typedef {Sealed} SealedValue */
+
+/**
+ * Seal a value now, to be written later (`{store, key, sealed}`): a first sync seals each page
+ * while the next one is on its way. Each call seals afresh (a new IV), as `write` does.
+ * @param {unknown} value
+ * @returns {Promise<Sealed>}
+ */
+export async function seal(value) {
+  return new Sealed(await codec.seal(value));
+}
+
 /** @type {Promise<IDBDatabase> | null} */
 let opening = null;
 
@@ -225,11 +244,12 @@ export async function outboxCount() {
 
 /**
  * @typedef {{store: "meta" | "records" | "attention" | "drafts", key: string, value: unknown}} Put
+ * @typedef {{store: "meta" | "records" | "attention" | "drafts", key: string, sealed: Sealed}} PutSealed  sealed by `seal`
  * @typedef {{store: "meta" | "records" | "attention" | "drafts" | "outbox", key: string, remove: true}} Remove
  * @typedef {{store: "outbox", append: unknown, key?: string}} Append  `key`: the entry's id (random when left out)
  * @typedef {{store: "device", key: string, plain: unknown}} PutPlain
  * @typedef {{store: "outbox", key: string, settle: true}} Settle  move an answered entry to `sent`
- * @typedef {Put | Remove | Append | PutPlain | Settle} Op
+ * @typedef {Put | PutSealed | Remove | Append | PutPlain | Settle} Op
  */
 
 /**
@@ -246,6 +266,10 @@ export async function write(ops) {
       return { ...op, value: await codec.seal(op.value) };
     }
     if ("append" in op) return { ...op, append: await codec.seal(op.append) };
+    if ("sealed" in op) {
+      if (!SEALED.has(op.store) || !(op.sealed instanceof Sealed)) throw new Error(`not sealed here: ${op.store}`);
+      return { store: op.store, key: op.key, value: op.sealed.stored };
+    }
     return op;
   }));
   const names = new Set(sealed.map((op) => op.store));

@@ -15,6 +15,7 @@
 import * as store from "./store.js";
 import * as keys from "./keys.js";
 import * as history from "./history.js";
+import { Chain } from "./reset.js";
 import { api, ApiFailure } from "./api.js";
 import { applyMutation, reload, state } from "./records.js";
 
@@ -175,34 +176,35 @@ async function push() {
 /** @returns {Promise<number | null>} the server's last_mid for this device, when it said */
 async function pull() {
   let cursor = (await store.getPlain("cursor")) ?? "";
+  const clientId = await store.deviceId();
+  const depth = await store.outboxCount();
+  /** @param {string} from */
+  const request = (from) => {
+    const query = new URLSearchParams({ client_id: clientId, limit: String(PULL_LIMIT), outbox_depth: String(depth) });
+    if (from) query.set("cursor", String(from));
+    const answer = api("GET", `/api/sync/pull?${query}`, undefined, { timeoutMs: 60000 });
+    answer.catch(() => undefined); // reported where it is awaited (a failure elsewhere may come first)
+    return answer;
+  };
   /** @type {number | null} */
   let lastMid = null;
-  let resetting = false;
-  /** @type {Map<string, any>} */
-  const fresh = new Map();
+  /** @type {Chain | null} */
+  let chain = null;
+  let next = request(cursor);
   for (let page = 0; page < 10000; page++) {
-    const query = new URLSearchParams({
-      client_id: await store.deviceId(),
-      limit: String(PULL_LIMIT),
-      outbox_depth: String(await store.outboxCount()),
-    });
-    if (cursor) query.set("cursor", String(cursor));
-    const answer = await api("GET", `/api/sync/pull?${query}`, undefined, { timeoutMs: 60000 });
-    if (answer.reset && page === 0) resetting = true;
+    const answer = await next;
+    if (answer.reset && page === 0) chain = new Chain();
     if (typeof answer.last_mid === "number") lastMid = answer.last_mid;
+    // The next page is asked for before this one is stored (or sealed): the phone works on one
+    // page while the server prepares the next.
+    if (answer.has_more) next = request(answer.cursor);
     const changes = answer.changes || [];
-    if (resetting) {
-      for (const c of changes) {
-        if (c.op === "remove") fresh.delete(`${c.entity}:${c.id}`);
-        else fresh.set(`${c.entity}:${c.id}`, c.data);
-      }
-    } else {
-      await applyChanges(changes, answer.cursor);
-    }
+    if (chain) chain.add(changes);
+    else await applyChanges(changes, answer.cursor);
     cursor = answer.cursor;
     if (!answer.has_more) break;
   }
-  if (resetting) await replaceAll(fresh, cursor);
+  if (chain) await replaceAll(chain, cursor);
   await reload();
   return lastMid;
 }
@@ -271,28 +273,16 @@ function purge(caseIds) {
 }
 
 /**
- * A reset: the scope as the server has it now replaces everything pulled before, in one
- * transaction. Histories are built whole here (one sealed record per case), not read and changed.
- * @param {Map<string, any>} fresh @param {string} cursor
+ * A reset chain is complete: the scope as the server has it now replaces everything pulled before,
+ * in one transaction (js/reset.js); what belonged to cases it no longer holds goes too.
+ * @param {Chain} chain @param {string} cursor
  */
-async function replaceAll(fresh, cursor) {
-  /** @type {[string, any][]} */
-  const histories = [];
-  /** @type {store.Op[]} */
-  const puts = [];
-  for (const [key, value] of fresh) {
-    if (history.isHistory(key)) histories.push([key, value]);
-    else puts.push({ store: "records", key, value });
-  }
-  const bundles = history.group(histories);
-  puts.push(...history.writes(bundles));
-  const kept = new Set(puts.map((op) => /** @type {store.Put} */ (op).key));
+async function replaceAll(chain, cursor) {
   const stored = await store.keys("records");
-  /** @type {store.Op[]} */
-  const ops = stored.filter((key) => !kept.has(key)).map((key) => ({ store: "records", key, remove: true }));
-  const gone = new Set(stored.filter((k) => k.startsWith("case:") && !fresh.has(k)).map((k) => k.slice(5)));
+  const ops = await chain.ops(stored);
+  const gone = new Set(stored.filter((k) => k.startsWith("case:") && !chain.hasCase(k.slice(5))).map((k) => k.slice(5)));
   ops.push(...purge(gone).filter((op) => op.store !== "records"));
-  ops.push(...puts, { store: "device", key: "cursor", plain: cursor });
+  ops.push({ store: "device", key: "cursor", plain: cursor });
   await store.write(ops);
 }
 
