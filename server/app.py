@@ -18,6 +18,7 @@ from starlette.templating import Jinja2Templates
 from server.alerts.runner import start_background
 from server.db import make_engine, make_session_factory, pool_options
 from server.errors import ApiError
+from server.security import passwords
 from server.security.access_log import AccessLogMiddleware
 from server.security.admission import Admission
 from server.security.csrf import CSRFMiddleware
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.admission = Admission.of(
         settings.max_concurrent_requests, settings.max_concurrent_sign_ins, settings.request_queue_seconds
     )
+    passwords.use_threads(settings.max_concurrent_sign_ins)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.state.templates = Jinja2Templates(env=env)
     return app

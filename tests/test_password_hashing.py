@@ -3,6 +3,9 @@ next sign-in (server/security/passwords.py). On the real database (SQLite and Po
 
 from __future__ import annotations
 
+import threading
+import time
+
 from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,3 +40,28 @@ def test_an_older_costlier_hash_is_replaced_at_sign_in(
         new = s.scalar(select(User.password_hash).where(User.id == u.id))
     assert new != old and new is not None and not passwords.needs_rehash(new)
     assert passwords.verify_password(new, PASSWORD)
+
+
+def test_checks_run_on_the_few_password_threads_whatever_thread_asks() -> None:
+    """Each thread that hashes keeps its 19 MiB (glibc's per-thread arena): checks asked for by many
+    request threads must run on the few password threads only."""
+    stored = passwords.hash_password(PASSWORD)
+    passwords.use_threads(3)
+    try:
+        results: list[bool] = []
+        askers = [threading.Thread(target=lambda: results.append(passwords.verify_password(stored, PASSWORD)))
+                  for _ in range(9)]  # fmt: skip
+        for t in askers:
+            t.start()
+        for t in askers:
+            t.join()
+        assert results == [True] * 9
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # the previous threads leave once idle
+            hashing = [t for t in threading.enumerate() if t.name.startswith("argon2")]
+            if len(hashing) <= 3:
+                break
+            time.sleep(0.05)
+        assert 1 <= len(hashing) <= 3
+    finally:
+        passwords.use_threads(2)
