@@ -55,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
                 "case list, coordinator (one team)",
                 lambda: caselist.list_cases(s, team_actor, caselist.CaseFilters(), now),
             )
-            timed("timeline of the 1,000-contact case", lambda: timeline.load_case(s, actor, pop.big_case))
+            timed(
+                "timeline of the 1,000-contact case, newest page",
+                lambda: timeline.load_case(s, actor, pop.big_case, newest=timeline.TIMELINE_PAGE),
+            )
+            timed("timeline of the 1,000-contact case, all", lambda: timeline.load_case(s, actor, pop.big_case))
             timed("indicators for a 年度", lambda: reports.indicators(s, actor, *fiscal_year_range(2024)))
             timed("dashboard overview", lambda: dashboard.overview(s, actor, now))
             s.rollback()  # the audit rows the reads queued
