@@ -89,15 +89,6 @@ def test_the_service_worker_precaches_exactly_the_shell() -> None:
     assert _precached() == served
 
 
-def test_the_page_preloads_every_module_of_the_app() -> None:
-    # Without the full list the browser discovers the modules level by level as they import each
-    # other: one round trip per level before the app can start (docs/performance.md).
-    html = (PWA_DIR / "index.html").read_text(encoding="utf-8")
-    preloaded = set(re.findall(r'<link rel="modulepreload" href="(/app/js/[^"]+)">', html))
-    modules = {f"/app/js/{p.name}" for p in (PWA_DIR / "js").glob("*.js")} - {"/app/js/main.js"}
-    assert preloaded == modules
-
-
 def test_no_inline_script_or_style_and_no_eval_in_the_app() -> None:
     html = (PWA_DIR / "index.html").read_text(encoding="utf-8")
     assert not re.search(r"<script(?![^>]*\bsrc=)", html)

@@ -243,9 +243,9 @@ async function applyChanges(changes, cursor) {
 
 /**
  * A case that left the worker's scope takes everything of it off the phone: its records (alerts,
- * conflicts: anything with its `case_id`), its history (contacts, milestones, consents), the drafts of its forms
- * (an alert's acknowledgement too),
- * and the content of answered problems about it (what happened stays visible, without the values).
+ * conflicts: anything with its `case_id`), its history (contacts, milestones, consents), the drafts
+ * of its forms (an alert's acknowledgement too), and the content of answered problems about it
+ * (what happened stays visible, without the values).
  * The worker's own unsent mutations stay: they are the worker's, and the server decides on them.
  * @param {Set<string>} caseIds
  * @returns {store.Op[]}
