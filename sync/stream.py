@@ -45,6 +45,7 @@ from sqlalchemy import (
     Uuid,
     and_,
     bindparam,
+    case,
     literal_column,
     or_,
     select,
@@ -135,7 +136,14 @@ def _after(kind: Kind, pos: Key) -> ColumnElement[bool]:
 
 def _changed_keys_statement() -> Select[Any]:
     """All kinds in one query, built once: the keys after a position (bound parameters p_seq,
-    p_case, p_rank, p_id), numbered above their case's flip and at most `high`, first `n`."""
+    p_case, p_rank, p_id), numbered above their case's flip and at most `high`, first `n`.
+
+    Keyset shape: each kind takes its own first `n` (its order is the stream's order restricted to
+    one rank), so no kind hands the outer sort more than `n` keys; and one lower bound on `sync_seq`
+    (the cursor's number, or just above the flip if that is higher) lets both engines range-scan
+    each case of the scope in the `(case_id, sync_seq, id)` index from the cursor on (index only),
+    instead of reading every row of the user's cases and sorting all that remains on every page
+    (quadratic in a chain numbered after the flips)."""
     vis = SyncVisibility
     p_seq, p_rank = bindparam("p_seq", type_=BigInteger), bindparam("p_rank", type_=Integer)
     p_case, p_id = bindparam("p_case", type_=Uuid()), bindparam("p_id", type_=Uuid())
@@ -152,10 +160,16 @@ def _changed_keys_statement() -> Select[Any]:
         parts.append(
             select(m.sync_seq.label("seq"), kind.case_col.label("case_id"), rank.label("rank"), m.id.label("id"))
             .join(vis, and_(vis.case_id == kind.case_col, vis.user_id == user_id, vis.visible.is_(True)))
-            .where(m.sync_seq > vis.sync_seq, m.sync_seq <= bindparam("high", type_=BigInteger))
+            # above the flip and from the cursor on, as ONE lower bound: given two, an engine may
+            # range-scan from the flip and filter the rest (re-reading the whole case every page)
+            .where(m.sync_seq >= case((vis.sync_seq < p_seq, p_seq), else_=vis.sync_seq + 1))
+            .where(m.sync_seq <= bindparam("high", type_=BigInteger))
             .where(or_(m.sync_seq > p_seq, and_(m.sync_seq == p_seq, same_seq)))
+            .order_by(m.sync_seq, kind.case_col, m.id)
+            .limit(bindparam("n", type_=Integer))
+            .subquery(f"k{kind.rank}")
         )
-    keys = union_all(*parts).subquery()
+    keys = union_all(*(select(part) for part in parts)).subquery()
     return (
         select(keys.c.seq, keys.c.case_id, keys.c.rank, keys.c.id)
         .order_by(keys.c.seq, keys.c.case_id, keys.c.rank, keys.c.id)

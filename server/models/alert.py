@@ -15,6 +15,8 @@ from server.db import Base, new_id, utcnow
 class Alert(Base):
     __tablename__ = "alert"
     __table_args__ = (
+        # A case's rows after a change number, in stream order (sync/stream.py `_changed`, keyset).
+        Index("ix_alert_case_seq", "case_id", "sync_seq", "id"),
         # One open (or acknowledged) alert per case and rule.
         Index(
             "uq_alert_case_rule_live",

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, new_id, utcnow
@@ -72,6 +72,10 @@ class CaseConflict(Base):
     """A `case.update` field change that collided with someone else's; listed for the coordinator."""
 
     __tablename__ = "case_conflict"
+    __table_args__ = (
+        # A case's rows after a change number, in stream order (sync/stream.py `_changed`, keyset).
+        Index("ix_case_conflict_case_seq", "case_id", "sync_seq", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), index=True)

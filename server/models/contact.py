@@ -27,6 +27,8 @@ class Contact(Base):
         # A case's contacts in time order: the timeline, and the stall rule S3 counting only the
         # attempts after a given time (alerts/rules.py). Serves lookups by case_id alone too.
         Index("ix_contact_case_occurred", "case_id", "occurred_at"),
+        # A case's rows after a change number, in stream order (sync/stream.py `_changed`, keyset).
+        Index("ix_contact_case_seq", "case_id", "sync_seq", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # generated on the phone

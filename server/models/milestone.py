@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base, utcnow
@@ -13,6 +13,10 @@ from server.db import Base, utcnow
 
 class MilestoneEvent(Base):
     __tablename__ = "milestone_event"
+    __table_args__ = (
+        # A case's rows after a change number, in stream order (sync/stream.py `_changed`, keyset).
+        Index("ix_milestone_event_case_seq", "case_id", "sync_seq", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # generated on the phone
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), index=True)
@@ -29,6 +33,10 @@ class MilestoneEvent(Base):
 
 class Consent(Base):
     __tablename__ = "consent"
+    __table_args__ = (
+        # A case's rows after a change number, in stream order (sync/stream.py `_changed`, keyset).
+        Index("ix_consent_case_seq", "case_id", "sync_seq", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), index=True)
