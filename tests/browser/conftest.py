@@ -98,7 +98,9 @@ def live_server(database_url: str, db_factory: sessionmaker[Session], tmp_path: 
         server.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: while Playwright's sync API is running it keeps an asyncio loop marked
+# as running in this thread, so a later test's asyncio.run() would fail if it outlived tests/browser.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
