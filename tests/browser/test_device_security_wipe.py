@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.db import utcnow
@@ -198,7 +198,9 @@ def test_a_case_leaving_the_scope_leaves_the_phone(
     assert f"contact:{leaving.id}" in keys_before  # the draft
 
     with db_factory() as s, s.begin():
-        s.execute(update(CaseAssignment).where(CaseAssignment.case_id == leaving.id).values(ended_at=utcnow()))
+        # Through the ORM, as the app does: the commit stamps the scope change for the phones' pull.
+        for a in s.scalars(select(CaseAssignment).where(CaseAssignment.case_id == leaving.id)):
+            a.ended_at = utcnow()
     page.get_by_role("link", name="担当ケース").first.click()
     page.get_by_role("button", name="今すぐ同期").click()
     wait_synced(page)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.db import utcnow
@@ -73,7 +73,9 @@ def test_a_rejected_record_is_shown_with_what_to_do(
     # While the phone is offline, the coordinator hands the case to someone else …
     with db_factory() as s, s.begin():
         ended = utcnow() - dt.timedelta(hours=1)
-        s.execute(update(CaseAssignment).where(CaseAssignment.case_id == kase.id).values(ended_at=ended))
+        # Through the ORM, as the app does: the commit stamps the scope change for the phones' pull.
+        for a in s.scalars(select(CaseAssignment).where(CaseAssignment.case_id == kase.id)):
+            a.ended_at = ended
     # … and the worker records a visit that happened after that.
     open_case(page, "山田 太郎")
     record_contact(page, outcome="不在（応答なし）")
