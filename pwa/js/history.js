@@ -12,11 +12,11 @@
  * Security is unchanged: a bundle is a sealed value like any other (AES-GCM, a fresh IV every time
  * it is written, sealed before its transaction opens), and its key is the case's random id.
  *
- * Who writes bundles: only js/sync.js (the pull, and the provisional copies of accepted mutations),
- * which runs one at a time per device (Web Locks), always reading a bundle afresh from IndexedDB
- * before changing it — never from the cache below, which another tab's sync may have outdated —
- * and writing it in the same transaction as the rest of the page and the cursor. What the worker
- * records goes to the outbox, not here.
+ * Who writes bundles: js/sync.js (the pull, and the provisional copies of accepted mutations),
+ * which runs one at a time per device (Web Locks), and `fold` below, once, at an unlock after an
+ * update. Both read a bundle afresh from IndexedDB before changing it — never from the cache below,
+ * which another tab's sync may have outdated — and write it in one transaction with the rest of
+ * the change (for a pull, the page and the cursor). What the worker records goes to the outbox.
  */
 
 import * as store from "./store.js";
