@@ -234,6 +234,9 @@ export async function pinSet() {
  * @param {number} unsent
  */
 export async function signOut(unsent) {
+  // First, before any await: no sync may start from here (it needs a user). Signed out offline, the
+  // server's session still lives, and the network coming back mid-way must not send the records.
+  forgetAll(unsent);
   if (unsent === 0) await api("DELETE", "/api/device/key").catch(() => undefined);
   await api("DELETE", "/api/session").catch(() => undefined);
   if (unsent === 0) {
