@@ -80,6 +80,16 @@ class Served:
             return ""
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a child politely, then for certain."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def _wait_listening(proc: subprocess.Popen[bytes], port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -118,9 +128,4 @@ def serve(database_url: str, data_dir: Path, start_timeout: float = 60) -> Itera
         yield Served(url=f"http://{HOST}:{port}", pid=proc.pid, log=log)
     finally:
         if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop(proc)

@@ -34,7 +34,7 @@ from playwright.sync_api import Route, sync_playwright
 from starlette.testclient import TestClient
 
 from bench.browser import open_phone
-from bench.live import HOST, free_port
+from bench.live import HOST, free_port, stop
 from bench.measure import Figure
 
 PEER = Path(__file__).resolve().parent / "peer"
@@ -90,12 +90,7 @@ def pouchdb_server(start_timeout: float = 30) -> Iterator[str]:
                 time.sleep(0.2)
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop(proc)
 
 
 def yorisoi_records(worker: TestClient) -> tuple[list[dict[str, Any]], int, int]:
