@@ -3,7 +3,10 @@
 Default size: 40 workers in 4 teams, 4,000 cases, 200,000 contacts, 30,000 milestones (`scale`
 multiplies every count, staff included). Every case has a primary worker and two others, so one
 worker's sync scope is about 300 cases (its not-closed ones) with their whole history. One case
-(`Population.big_case`) gets 1,000 contacts: the timeline page's figure.
+(`Population.big_case`) gets 1,000 contacts: the timeline page's figure. About 2 % of the contacts
+are corrected by a later `contact.amend` (`AMENDED_SHARE`): a new row with `amends_id` set, another
+outcome and a later `received_at`, so that every "effective contacts" read has corrections to apply
+(the counts above are attempts; the amendments come on top).
 
 The rows keep the app's invariants: `reached` derived from the outcome (server.vocab.OUTCOMES),
 `kana_key` from the kana (server.kana), every synced row stamped with a `sync_seq` and the
@@ -68,6 +71,7 @@ BASE_WORKERS = 40
 TEAMS = 4
 ASSIGNED_PER_CASE = 3
 BIG_CASE_CONTACTS = 1000
+AMENDED_SHARE = 0.02  # of contacts corrected later (a new row with amends_id), as phones do with contact.amend
 ORDER = (Person, Household, HouseholdMember, Case, CaseAssignment, Contact, MilestoneEvent, Alert, SyncVisibility)
 
 
@@ -226,14 +230,23 @@ def populate(engine: Engine, size: Size, seed: int = 7) -> Population:
             outcome = rng.choice(outcomes)
             when = now - dt.timedelta(days=rng.randrange(span), minutes=rng.randrange(1440))
             reached = OUTCOMES[outcome]
-            rows.add(Contact, {
+            contact = {
                 "id": uuid.uuid4(), "case_id": cid, "occurred_at": when, "method": rng.choice(CONTACT_METHODS),
                 "counterpart": _COUNTERPART.get(reached, rng.choice(COUNTERPARTS)), "outcome": outcome,
                 "reached": reached,
                 "duration_min": rng.randrange(5, 90), "visitor_ids": [], "risk_flags": [],
                 "notes": rng.choice(NOTES), "next_action": "", "sharing_basis": "INTERNAL_ONLY",
-                "recorded_by": rng.choice(crew), "received_at": when, "sync_seq": rows.next_seq(),
-            })  # fmt: skip
+                "recorded_by": rng.choice(crew), "received_at": when, "sync_seq": rows.next_seq(), "amends_id": None,
+            }  # fmt: skip
+            rows.add(Contact, contact)
+            if rng.random() < AMENDED_SHARE:
+                fixed = rng.choice([o for o in outcomes if o != outcome])
+                rows.add(Contact, {
+                    **contact, "id": uuid.uuid4(), "amends_id": contact["id"], "outcome": fixed,
+                    "reached": OUTCOMES[fixed],
+                    "counterpart": _COUNTERPART.get(OUTCOMES[fixed], contact["counterpart"]),
+                    "received_at": when + dt.timedelta(hours=rng.randrange(1, 72)), "sync_seq": rows.next_seq(),
+                })  # fmt: skip
         steps = sorted(rng.sample(range(len(MILESTONES)), min(milestones_per_case[i], len(MILESTONES))))
         steps += [rng.randrange(len(MILESTONES)) for _ in range(milestones_per_case[i] - len(steps))]
         for n, step in enumerate(steps):
