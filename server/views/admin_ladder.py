@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server import i18n
@@ -18,6 +18,7 @@ from server.errors import ApiError
 from server.permissions import Permission
 from server.services import ladder as ladders
 from server.views.base import Ctx, render, route
+from server.views.settings_form import just_saved, save_or_show_again
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,6 @@ def _rows(values: dict[str, dict[str, str]], hidden: set[str]) -> list[Row]:
 
 
 def _page(ctx: Ctx, rows: list[Row], status: int = 200, error: ApiError | None = None) -> Response:
-    done = ctx.request.query_params.get("done")
     return render(
         ctx,
         "admin_ladder.html",
@@ -53,7 +53,7 @@ def _page(ctx: Ctx, rows: list[Row], status: int = 200, error: ApiError | None =
         rows=rows,
         languages=i18n.LANGUAGES,
         max_label=ladders.MAX_LABEL,
-        done=done == "saved",
+        done=just_saved(ctx),
         error=error.code if error else None,
         # Which step and language the error is about ("<ID>.labels.<lang>", "<ID>.hidden", "<ID>").
         error_step=(error.field or "").split(".")[0] if error else None,
@@ -84,14 +84,11 @@ def ladder_save(ctx: Ctx) -> Response:
         if form.get(f"hidden.{step.id}") == "1":
             hidden.add(step.id)
         raw[step.id] = {"labels": labels, "hidden": step.id in hidden}
-    try:
-        ladders.save(ctx.db, ctx.me, ctx.me.municipality_id, raw)
-    except ApiError as exc:
-        if exc.status != 422:
-            raise
-        # Shown on the form itself, with what was typed, so nothing has to be typed again.
-        return _page(ctx, _rows(values, hidden), 422, exc)
-    return RedirectResponse("/admin/ladder?done=saved", status_code=303)
+    return save_or_show_again(
+        lambda: ladders.save(ctx.db, ctx.me, ctx.me.municipality_id, raw),
+        "/admin/ladder",
+        lambda exc: _page(ctx, _rows(values, hidden), 422, exc),
+    )
 
 
 routes = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server.alerts.thresholds import DEFAULTS, LIMITS
@@ -19,6 +19,7 @@ from server.errors import ApiError
 from server.permissions import Permission
 from server.services import team_thresholds
 from server.views.base import Ctx, render, route
+from server.views.settings_form import just_saved, save_or_show_again
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,7 @@ def _forms(ctx: Ctx, typed_for: uuid.UUID | None = None, typed: dict[str, str] |
 
 
 def _page(ctx: Ctx, forms: list[TeamForm], status: int = 200) -> Response:
-    done = ctx.request.query_params.get("done") == "saved"
-    return render(ctx, "admin_thresholds.html", status, forms=forms, done=done)
+    return render(ctx, "admin_thresholds.html", status, forms=forms, done=just_saved(ctx))
 
 
 @route(Permission.SETTINGS_ADMIN, page=True)
@@ -70,15 +70,16 @@ def thresholds_page(ctx: Ctx) -> Response:
 def thresholds_save(ctx: Ctx) -> Response:
     team_id = ctx.path_uuid("team_id")
     form = ctx.form()
-    try:
+
+    def save() -> None:
         with ctx.db.begin_nested():
             team_thresholds.save(ctx.db, ctx.me, team_id, team_thresholds.parse_form(form))
-    except ApiError as exc:
-        if exc.status != 422:
-            raise
+
+    def show_again(exc: ApiError) -> Response:
         typed = {k: form.get(k, "") for k in DEFAULTS}
         return _page(ctx, _forms(ctx, team_id, typed, exc.field), 422)
-    return RedirectResponse(f"/admin/thresholds?done=saved#team-{team_id}", status_code=303)
+
+    return save_or_show_again(save, "/admin/thresholds", show_again, fragment=f"team-{team_id}")
 
 
 routes = [
