@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
 from server.models import AuditEvent, Team
+from tests.admin_support import NOT_ADMINS, assert_admins_only, assert_cross_site_refused
 from tests.alert_support import jst, rules_for
 from tests.factories import Factory, login
 
@@ -99,19 +100,16 @@ def test_another_municipalitys_team_is_not_found(
 
 def test_the_form_is_same_origin_only(admin: TestClient, db_factory: sessionmaker[Session]) -> None:
     north = team(db_factory)
-    r = admin.post(f"/admin/thresholds/{north.id}", data={"s4_days": "100"}, headers={"Sec-Fetch-Site": "cross-site"})
-    assert r.status_code == 403 and team(db_factory).stall_thresholds == {}
+    assert_cross_site_refused(admin, f"/admin/thresholds/{north.id}", {"s4_days": "100"})
+    assert team(db_factory).stall_thresholds == {}
 
 
-@pytest.mark.parametrize("role", ["worker", "coordinator", "supervisor"])
+@pytest.mark.parametrize("role", NOT_ADMINS)
 def test_only_admins_may_see_or_change_thresholds(
     client: TestClient, factory: Factory, db_factory: sessionmaker[Session], role: str
 ) -> None:
-    factory.user("u1", role=role)
-    login(client, "u1")
-    north = team(db_factory)
-    assert client.get("/admin/thresholds").status_code == 403
-    assert client.post(f"/admin/thresholds/{north.id}", data={"s4_days": "100"}).status_code == 403
+    north = factory.team()  # the team the user joins
+    assert_admins_only(client, factory, role, "/admin/thresholds", f"/admin/thresholds/{north.id}", {"s4_days": "100"})
     assert team(db_factory).stall_thresholds == {}
 
 

@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from server.models import AuditEvent, Case, MilestoneEvent, Organisation, User
 from server.services import ladder as ladders
+from tests.admin_support import NOT_ADMINS, assert_admins_only, assert_cross_site_refused
 from tests.factories import Factory, login
 from tests.factories_office import OfficeFactory
 from tests.sync_support import Clients, milestone_args
@@ -207,20 +208,16 @@ def test_admin_errors_show_on_the_form_and_change_nothing(
 
 
 def test_admin_form_is_same_origin_only(admin: TestClient, db_factory: sessionmaker[Session]) -> None:
-    r = admin.post("/admin/ladder", data=form(**{"hidden.PLAN_AGREED": "1"}), headers={"Sec-Fetch-Site": "cross-site"})
-    assert r.status_code == 403
+    assert_cross_site_refused(admin, "/admin/ladder", form(**{"hidden.PLAN_AGREED": "1"}))
     with db_factory() as s:
         assert "milestones" not in s.scalars(select(Organisation.settings)).one()
 
 
-@pytest.mark.parametrize("role", ["worker", "coordinator", "supervisor"])
+@pytest.mark.parametrize("role", NOT_ADMINS)
 def test_only_admins_may_see_or_change_the_ladder(
     client: TestClient, factory: Factory, db_factory: sessionmaker[Session], role: str
 ) -> None:
-    factory.user("u1", role=role)
-    login(client, "u1")
-    assert client.get("/admin/ladder").status_code == 403
-    assert client.post("/admin/ladder", data=form(**{"hidden.PLAN_AGREED": "1"})).status_code == 403
+    assert_admins_only(client, factory, role, "/admin/ladder", "/admin/ladder", form(**{"hidden.PLAN_AGREED": "1"}))
     with db_factory() as s:
         assert "milestones" not in s.scalars(select(Organisation.settings)).one()
 
