@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.models import Alert, AuditEvent, PushSubscription, SyncMutation
 from server.push.payload import content, encode
+from tests.browser.conftest import LiveServer
 from tests.browser.helpers import PIN, expect_unsent, sign_in, unlock, wait_synced
 from tests.browser.storage_dump import dump_storage
 from tests.browser.test_field_app_install import axe_violations
@@ -64,6 +65,15 @@ def _registration(page: Page) -> tuple[CDPSession, str]:
         if time.monotonic() > deadline:
             raise AssertionError("no service-worker registration for /app/")
         page.wait_for_timeout(50)
+
+
+def _signed_in_phone(phones: Any, live_server: LiveServer, username: str = "worker1") -> Page:
+    """A phone (profile "a") that may show notifications, opened and signed in as `username`."""
+    phone = phones("a")
+    page: Page = phone.open()
+    phone.context.grant_permissions(["notifications"], origin=live_server.url)
+    sign_in(page, username)
+    return page
 
 
 def _deliver(cdp: CDPSession, origin: str, registration_id: str, data: str) -> None:
@@ -124,10 +134,7 @@ def test_a_push_shows_a_notification_and_a_tap_opens_the_alert(
         payload = content(s, coordinator.id, "alerts")  # the server's own payload
     assert payload is not None and payload["url"] == f"/alerts/{alert.id}"
 
-    phone = phones("a")
-    page = phone.open()
-    phone.context.grant_permissions(["notifications"], origin=live_server.url)
-    sign_in(page, "worker1")
+    page = _signed_in_phone(phones, live_server)
     wait_synced(page)
     cdp, reg = _registration(page)
 
@@ -169,10 +176,7 @@ def test_an_unreadable_push_still_shows_a_notification_and_no_link_leaves_the_ap
     factory: Factory, live_server, phones  # type: ignore[no-untyped-def]
 ) -> None:
     factory.user("worker1")
-    phone = phones("a")
-    page = phone.open()
-    phone.context.grant_permissions(["notifications"], origin=live_server.url)
-    sign_in(page, "worker1")
+    page = _signed_in_phone(phones, live_server)
     cdp, reg = _registration(page)
     generic = {"title": "寄り添い", "body": "確認が必要なケースがあります", "tag": "alerts", "url": "/alerts"}
 
@@ -326,10 +330,7 @@ def test_a_push_service_that_never_answers_is_reported_and_the_button_stays(
     factory: Factory, db_factory: sessionmaker[Session], live_server, phones  # type: ignore[no-untyped-def]
 ) -> None:
     factory.user("worker1")
-    phone = phones("a")
-    page = phone.open()
-    phone.context.grant_permissions(["notifications"], origin=live_server.url)
-    sign_in(page, "worker1")
+    page = _signed_in_phone(phones, live_server)
     page.get_by_role("link", name="設定").click()
     page.clock.install()
     page.get_by_role("button", name="通知を受け取る").click()
