@@ -1,5 +1,6 @@
-"""What each pulled entity carries (`data` of a `put`). JSON types only: ids and dates as text,
-times in ISO 8601 with their offset (UTC).
+"""What each pulled entity carries (`data` of a `put`). On the wire ids and dates are text, times
+ISO 8601 with their offset (UTC); the entities' rows keep them as UUID, date and datetime values,
+which the answer's encoder (orjson) writes in exactly that form.
 
 A case carries what the app needs to show it without other queries: its version (for
 `case.update`), the derived stage and last-reached time, the next action, its status, the person,
@@ -55,10 +56,6 @@ _PERSON = [Person.__table__.c[n] for n in ("id", "family_name", "given_name", "f
                                             "preferred_name", "birth_date", "birth_year", "phone")]  # fmt: skip
 _HOUSEHOLD = [Household.__table__.c[n] for n in ("id", "postal_code", "prefecture", "municipality", "town",
                                                   "block", "building", "note")]  # fmt: skip
-
-
-def _id(value: uuid.UUID | None) -> str | None:
-    return str(value) if value is not None else None
 
 
 person = people.person_json
@@ -181,15 +178,10 @@ def _value(wrapped: dict[str, Any] | None) -> Any:
     return (wrapped or {}).get("value")
 
 
-contact = _plain("contact", {
-    "id": str, "case_id": str, "amends_id": _id, "occurred_at": _iso, "visitor_ids": _list, "risk_flags": _list,
-    "next_action_due": _iso, "recorded_by": str, "received_at": _iso,
-})  # fmt: skip
-milestone = _plain("milestone", {"id": str, "case_id": str, "reached_on": _iso, "recorded_by": str,
-                                 "received_at": _iso})  # fmt: skip
-consent = _plain("consent", {"id": str, "case_id": str, "person_id": str, "scope": _list, "given_on": _iso,
-                             "withdrawn_on": _iso, "recorded_by": str})  # fmt: skip
-alert = _plain("alert", {"id": str, "case_id": _id, "opened_at": _iso, "acknowledged_at": _iso,
-                         "acknowledged_by": _id, "ack_next_date": _iso})  # fmt: skip
-conflict = _plain("conflict", {"id": str, "case_id": str, "server_value": _value, "client_value": _value,
-                               "user_id": str, "created_at": _iso})  # fmt: skip
+# ids, dates and times stay Python values: the answer is encoded by orjson (server.views.base.
+# FastJSONResponse), which writes them as str() and isoformat() would, without a call per field.
+contact = _plain("contact", {"visitor_ids": _list, "risk_flags": _list})
+milestone = _plain("milestone", {})
+consent = _plain("consent", {"scope": _list})
+alert = _plain("alert", {})
+conflict = _plain("conflict", {"server_value": _value, "client_value": _value})

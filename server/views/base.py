@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import orjson
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -238,9 +239,7 @@ def _audit_denial(factory: sessionmaker[Session], actor: Actor, request: Request
         audit.record(db, actor, "access.denied", outcome="denied", detail=detail[:200])
 
 
-def _error_page(
-    request: Request, exc: ApiError, lang: str, error_template: str | None, body: bytes
-) -> Response:
+def _error_page(request: Request, exc: ApiError, lang: str, error_template: str | None, body: bytes) -> Response:
     if exc.status == 401 and error_template is None:
         target = urllib.parse.quote(request.url.path, safe="/")
         return RedirectResponse(f"/login?next={target}", status_code=303)
@@ -261,6 +260,16 @@ def _error_page(
             request, error_template or "error.html", context, status_code=exc.status, headers=exc.headers
         ),
     )
+
+
+class FastJSONResponse(JSONResponse):
+    """JSON in UTF-8 through orjson, which also writes UUIDs (canonical form), dates and aware
+    datetimes (ISO 8601, `+00:00`, microseconds only when set: the same text as `str()` and
+    `isoformat()`) itself, in C. A first sync sends ~9 MB of JSON in pages: with the standard
+    encoder and a `str()`/`isoformat()` per field, that was a third of its time."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
 def json_response(data: Any, status: int = 200) -> JSONResponse:

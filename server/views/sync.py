@@ -18,7 +18,7 @@ from starlette.routing import Route
 from server.errors import ApiError
 from server.permissions import Permission
 from server.services import audit
-from server.views.base import Ctx, json_response, route
+from server.views.base import Ctx, FastJSONResponse, json_response, route
 from sync import envelope
 from sync import pull as sync_pull
 from sync import push as sync_push
@@ -70,7 +70,7 @@ def pull(ctx: Ctx) -> Response:
     except ApiError as exc:
         _revoked(ctx, exc, request.client_id)
         raise
-    return json_response(answer)
+    return FastJSONResponse(answer)  # rows keep UUID/date/datetime values (sync.serialize)
 
 
 routes = [
