@@ -1,7 +1,8 @@
 """The stall rules of DOMAIN.md §4 as set-based SQL: one query per rule, each returning the cases that
 meet it now as (case_id, team_id, rule, level), all run as ONE statement (a UNION ALL) so that what the
-rules share is computed once: per case, the facts of its contacts (one pass over the effective contacts
-for S1, S2 and S3) and of its milestones (one pass for S4 and S5). No case is ever looked at in a
+rules share is computed once: per case, the facts of its contacts (for S1, S2 and S3: one pass over the
+effective contacts, or the derived table the evaluation keeps up to date — contact_facts.py) and of its
+milestones (one pass for S4 and S5). No case is ever looked at in a
 Python loop.
 
 Conventions shared by the rules:
@@ -23,17 +24,17 @@ from typing import Any
 from sqlalchemy import CTE, CompoundSelect, Select, and_, case, exists, func, literal, not_, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
 
+from server.alerts import contact_facts
+from server.alerts.contact_facts import streak
 from server.alerts.sqlfuncs import jst_day
-from server.models import Case, CaseAssignment, CaseReview, Contact, Device, MilestoneEvent, User
-from server.services.derived import effective_contacts, is_effective
-from server.vocab import FAMILY_ONLY_STAGES, MILESTONE_RANK, MILESTONES, NEGATIVE_OUTCOMES, SETBACK
+from server.models import Case, CaseAssignment, CaseReview, Device, MilestoneEvent, User
+from server.vocab import FAMILY_ONLY_STAGES, MILESTONE_RANK, MILESTONES, SETBACK
 
 ACTIVE_STATUSES = ("open", "watching")
 # Rules that read what workers record on their phones: held back while a phone has not synced.
 FIELD_RULES = frozenset({"S1", "S2", "S3", "S4", "S5"})
-# Methods that are not an attempt to reach the person or the family (S3 does not count them).
-NOT_ATTEMPTS = ("AGENCY_LIAISON", "MEETING")
 FAMILY_ONLY_RANKS = sorted(MILESTONE_RANK[m] for m in FAMILY_ONLY_STAGES)
 
 
@@ -53,7 +54,7 @@ class Shared:
     """What several rules read, as CTEs of the one statement that runs them all."""
 
     th: CTE  # thresholds per team (sqlfuncs.thresholds_cte)
-    contacts: CTE  # contact_facts()
+    contacts: FromClause  # contact_facts: live() as a CTE, or the derived table
     milestones: CTE  # climb()
     cases: Collection[uuid.UUID] | None = None  # only these cases (None: every case)
 
@@ -66,25 +67,6 @@ def _base(sh: Shared, rule: str, level: ColumnElement[str] | str) -> RuleQuery:
         .where(Case.status.in_(ACTIVE_STATUSES))
     )
     return query if sh.cases is None else query.where(Case.id.in_(sh.cases))
-
-
-def contact_facts(cases: Collection[uuid.UUID] | None = None) -> Select[Any]:
-    """Per case with contacts, from one pass over its effective contacts: when the last contact of
-    any kind happened (S1), when someone was last reached — a decline counts (S2), when someone was
-    last reached without declining (S3), and the number and the last time of attempts (S3)."""
-    eff = effective_contacts(cases)
-    reached = eff.c.reached != "none"
-    attempt = eff.c.method.not_in(NOT_ATTEMPTS)
-    return select(
-        eff.c.case_id,
-        func.max(eff.c.occurred_at).label("last_at"),
-        func.max(case((reached, eff.c.occurred_at))).label("reached_at"),
-        func.max(case((and_(reached, eff.c.outcome.not_in(NEGATIVE_OUTCOMES)), eff.c.occurred_at))).label(
-            "positive_at"
-        ),
-        func.max(case((attempt, eff.c.occurred_at))).label("attempt_at"),
-        func.count(case((attempt, 1))).label("attempts"),
-    ).group_by(eff.c.case_id)
 
 
 def s1_next_action_overdue(sh: Shared) -> RuleQuery:
@@ -118,28 +100,10 @@ def s2_not_reached(sh: Shared) -> RuleQuery:
 
 def s3_repeated_no_response(sh: Shared) -> RuleQuery:
     """At least `s3_attempts` attempts in a row (the latest ones) that reached nobody or were
-    declined: attempts after the last time someone was reached and did not decline. From the contact
-    facts when the case was never reached that way (all its attempts) or has no attempt since (none);
-    otherwise the attempts since are counted for that case alone, through ix_contact_case_occurred
-    (a correlated count: a second pass over every contact would cost as much as the facts)."""
+    declined: attempts after the last time someone was reached and did not decline
+    (contact_facts.streak)."""
     th, cf = sh.th, sh.contacts
-    c = aliased(Contact)
-    since = (
-        select(func.count())
-        .where(
-            c.case_id == cf.c.case_id,
-            c.occurred_at > cf.c.positive_at,
-            c.method.not_in(NOT_ATTEMPTS),
-            is_effective(c),
-        )
-        .scalar_subquery()
-    )
-    streak = case(
-        (cf.c.positive_at.is_(None), cf.c.attempts),
-        (cf.c.attempt_at <= cf.c.positive_at, 0),
-        else_=since,
-    )
-    return _base(sh, "S3", "caution").join(cf, cf.c.case_id == Case.id).where(streak >= th.c.s3_attempts)
+    return _base(sh, "S3", "caution").join(cf, cf.c.case_id == Case.id).where(streak(cf) >= th.c.s3_attempts)
 
 
 def s4_no_milestone(sh: Shared) -> RuleQuery:
@@ -240,15 +204,21 @@ RULES = (
 )
 
 
-def candidates(th: CTE, cases: Collection[uuid.UUID] | None = None) -> CompoundSelect[Any]:
-    """Every rule over every case (or over `cases`) as one query: (case_id, team_id, rule, level)."""
-    shared = Shared(th, contact_facts(cases).cte("cf"), climb(cases).cte("cl"), cases)
+def candidates(
+    th: CTE, cases: Collection[uuid.UUID] | None = None, contacts: FromClause | None = None
+) -> CompoundSelect[Any]:
+    """Every rule over every case (or over `cases`) as one query: (case_id, team_id, rule, level).
+    The contact facts are computed live unless `contacts` is given (contact_facts.TABLE, refreshed)."""
+    cf = contacts if contacts is not None else contact_facts.live(cases).cte("cf")
+    shared = Shared(th, cf, climb(cases).cte("cl"), cases)
     return union_all(*(rule(shared) for rule in RULES))
 
 
-def case_candidates(session: Session, th: CTE, cases: Collection[uuid.UUID] | None = None) -> list[Candidate]:
+def case_candidates(
+    session: Session, th: CTE, cases: Collection[uuid.UUID] | None = None, contacts: FromClause | None = None
+) -> list[Candidate]:
     """Every rule over every case (or over `cases`), in one statement."""
-    return [Candidate(c, t, r, lv) for c, t, r, lv in session.execute(candidates(th, cases))]
+    return [Candidate(c, t, r, lv) for c, t, r, lv in session.execute(candidates(th, cases, contacts))]
 
 
 def cases_of(session: Session, users: Collection[uuid.UUID]) -> list[uuid.UUID]:

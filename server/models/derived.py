@@ -1,0 +1,36 @@
+"""Derived tables: summaries the app recomputes from the records, never edited by hand and never
+synced. Each can be rebuilt from scratch (delete its watermark row); see server/alerts/contact_facts.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.db import Base
+
+
+class CaseContactFacts(Base):
+    """Per case with contacts, what the stall rules S1–S3 read of its effective contacts (the values
+    of each attempt's latest correction): kept up to date by the alert evaluation."""
+
+    __tablename__ = "case_contact_facts"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), primary_key=True)
+    last_at: Mapped[dt.datetime | None]  # the last contact of any kind (S1)
+    reached_at: Mapped[dt.datetime | None]  # the last time someone was reached, a decline included (S2)
+    positive_at: Mapped[dt.datetime | None]  # the last time someone was reached and did not decline (S3)
+    attempt_at: Mapped[dt.datetime | None]  # the last attempt (a method that tries to reach someone)
+    attempts: Mapped[int] = mapped_column(Integer)  # every attempt
+    streak: Mapped[int] = mapped_column(Integer)  # attempts after `positive_at` (all of them without one)
+
+
+class DerivedWatermark(Base):
+    """Up to which change number (`sync_seq`) a derived table has taken the records into account."""
+
+    __tablename__ = "derived_watermark"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
