@@ -1,6 +1,6 @@
-"""The derived per-case contact facts (server/alerts/contact_facts.py) agree with the facts computed
-live from the contacts — after a rebuild and after each incremental refresh, corrections included —
-and the rules read from them find what the live rules find."""
+"""The kept per-case facts (server/alerts/case_facts.py) agree with the facts computed live from the
+contacts and milestone events — after a rebuild and after each incremental refresh, corrections and
+setbacks included — and the rules read from them find what the live rules find."""
 
 from __future__ import annotations
 
@@ -13,27 +13,29 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.alerts import contact_facts, rules
+from server.alerts import case_facts, rules
 from server.alerts.sqlfuncs import thresholds_by_team, thresholds_cte
 from server.models import Case, Contact, User
-from server.vocab import OUTCOMES
-from tests.alert_support import day_at, run
+from server.vocab import ALL_MILESTONES, OUTCOMES
+from tests.alert_support import Timeline, day_at, run
 from tests.factories import Factory
 
 D0 = dt.date(2025, 4, 1)
 METHODS = ("HOME_VISIT", "PHONE", "AGENCY_LIAISON", "MEETING")
-# (case index, method, outcome, day, the index of an earlier contact to correct, or None)
+# (case index, method, outcome, day, the index of an earlier contact to correct, or None), or
+# (case index, "milestone", milestone, day, None)
 Record = tuple[int, str, str, int, int | None]
-records = st.lists(
-    st.tuples(
-        st.integers(0, 2),
-        st.sampled_from(METHODS),
-        st.sampled_from(sorted(OUTCOMES)),
-        st.integers(0, 20),
-        st.one_of(st.none(), st.integers(0, 30)),
-    ),
-    max_size=8,
+contact_records = st.tuples(
+    st.integers(0, 2),
+    st.sampled_from(METHODS),
+    st.sampled_from(sorted(OUTCOMES)),
+    st.integers(0, 20),
+    st.one_of(st.none(), st.integers(0, 30)),
 )
+milestone_records = st.tuples(
+    st.integers(0, 2), st.just("milestone"), st.sampled_from(ALL_MILESTONES), st.integers(0, 20), st.none()
+)
+records = st.lists(st.one_of(contact_records, milestone_records), max_size=8)
 
 
 @pytest.fixture
@@ -44,38 +46,41 @@ def worker(factory: Factory) -> User:
 
 def _record(
     factory: Factory, worker: User, cases: list[Case], made: list[Contact], recs: list[Record]
-) -> set[uuid.UUID]:
+) -> dict[str, set[uuid.UUID]]:
     """Add the records (each in its own committed transaction, as pushes do); the cases touched."""
-    touched: set[uuid.UUID] = set()
+    touched: dict[str, set[uuid.UUID]] = {"case_contact_facts": set(), "case_milestone_facts": set()}
     by_id = {c.id: c for c in cases}
-    for case_index, method, outcome, day, amend in recs:
+    for i, (case_index, method, outcome, day, amend) in enumerate(recs):
         at = day_at(D0 + dt.timedelta(days=day))
-        if amend is not None and made:
+        if method == "milestone":
+            Timeline(factory.db).milestone(cases[case_index], worker, outcome, at.date(), seconds=i)
+            touched["case_milestone_facts"].add(cases[case_index].id)
+        elif amend is not None and made:
             original = made[amend % len(made)]
             factory.contact(by_id[original.case_id], worker, outcome, method=method, occurred_at=at,
                             amends_id=original.id)  # fmt: skip
-            touched.add(original.case_id)
+            touched["case_contact_facts"].add(original.case_id)
         else:
             made.append(factory.contact(cases[case_index], worker, outcome, method=method, occurred_at=at))
-            touched.add(cases[case_index].id)
+            touched["case_contact_facts"].add(cases[case_index].id)
     return touched
 
 
-def _refresh(db_factory: sessionmaker[Session]) -> int:
+def _refresh(db_factory: sessionmaker[Session]) -> dict[str, int]:
     with db_factory() as s, s.begin():
-        return contact_facts.refresh(s)
+        return case_facts.refresh(s)
 
 
 def _assert_same(db_factory: sessionmaker[Session], cases: list[Case]) -> None:
     ids = [c.id for c in cases]
-    t = contact_facts.TABLE
     with db_factory() as s:
-        kept = {tuple(r) for r in s.execute(select(t).where(t.c.case_id.in_(ids)))}
-        live = {tuple(r) for r in s.execute(contact_facts.computed(ids))}
-        assert kept == live
+        for facts in case_facts.KEPT:
+            t = facts.table
+            kept = {tuple(r) for r in s.execute(select(t).where(t.c.case_id.in_(ids)))}
+            assert kept == {tuple(r) for r in s.execute(facts.rows(ids))}, facts.name
         th = thresholds_cte(thresholds_by_team(s), day_at(D0 + dt.timedelta(days=60)))
         assert th is not None
-        from_table = set(rules.case_candidates(s, th, ids, contact_facts.TABLE))
+        from_table = set(rules.case_candidates(s, th, ids, kept=True))
         assert from_table == set(rules.case_candidates(s, th, ids))
 
 
@@ -91,9 +96,10 @@ def test_kept_facts_match_the_live_facts(
     _refresh(db_factory)
     _assert_same(db_factory, cases)
     touched = _record(factory, worker, cases, made, second)
-    assert _refresh(db_factory) == len(touched)  # only the cases that received a contact
+    # only the cases that received a record
+    assert _refresh(db_factory) == {name: len(ids) for name, ids in touched.items()}
     _assert_same(db_factory, cases)
-    assert _refresh(db_factory) == 0
+    assert _refresh(db_factory) == {"case_contact_facts": 0, "case_milestone_facts": 0}
 
 
 def test_without_a_watermark_every_case_is_recomputed(
@@ -101,14 +107,14 @@ def test_without_a_watermark_every_case_is_recomputed(
 ) -> None:
     cases = [factory.case(workers=(worker,), family_name=f"件{i}", identified_on=D0) for i in range(2)]
     made: list[Contact] = []
-    _record(
-        factory, worker, cases, made, [(0, "PHONE", "NO_ANSWER", 1, None), (1, "HOME_VISIT", "MET_PERSON", 2, None)]
-    )
-    assert _refresh(db_factory) == 2  # no watermark yet: a rebuild
+    recs: list[Record] = [(0, "PHONE", "NO_ANSWER", 1, None), (1, "HOME_VISIT", "MET_PERSON", 2, None),
+                          (1, "milestone", "FAMILY_FIRST_CONTACT", 3, None)]  # fmt: skip
+    _record(factory, worker, cases, made, recs)
+    assert _refresh(db_factory) == {"case_contact_facts": 2, "case_milestone_facts": 1}  # no watermark yet
     with db_factory() as s, s.begin():
-        s.execute(contact_facts.TABLE.update().values(attempts=99, streak=99))  # damaged
-        contact_facts.forget(s)
-    assert _refresh(db_factory) == 2
+        s.execute(case_facts.CONTACT_FACTS.table.update().values(attempts=99, streak=99))  # damaged
+        case_facts.forget(s, case_facts.CONTACT_FACTS)
+    assert _refresh(db_factory) == {"case_contact_facts": 2, "case_milestone_facts": 0}
     _assert_same(db_factory, cases)
 
 

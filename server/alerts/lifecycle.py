@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from server.alerts import contact_facts, reconcile, rules
+from server.alerts import case_facts, reconcile, rules
 from server.alerts.audience import DEVICE_RULE, URGENT_RULE
 from server.alerts.notify import AlertEvent, notify
 from server.alerts.schedule import PushSchedule
@@ -150,10 +150,9 @@ def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None =
     if th is None:
         return report
     today = today_in_japan(now)
-    # S1–S3 read per-case contact facts kept in a derived table: bring it up to date with the
-    # contacts numbered since the last evaluation (the cases they belong to are recomputed).
-    contact_facts.refresh(session)
-    facts = contact_facts.TABLE
+    # The rules read per-case facts of the contacts and milestones kept in derived tables: bring
+    # them up to date with the records numbered since the last evaluation (their cases recomputed).
+    case_facts.refresh(session)
 
     # Workers whose phone has not synced: S1–S5 of their cases are held back. Their cases are few:
     # the rules run again over those alone to find which candidates are held.
@@ -161,7 +160,7 @@ def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None =
     held_cases: set[uuid.UUID] = set()
     device_subjects: set[uuid.UUID] = set()
     if lagging:
-        theirs = rules.case_candidates(session, th, rules.cases_of(session, lagging), facts)
+        theirs = rules.case_candidates(session, th, rules.cases_of(session, lagging), kept=True)
         pairs = rules.assignees(session, (c.case_id for c in theirs if c.rule in rules.FIELD_RULES), lagging)
         held_cases = {case_id for case_id, _ in pairs}
         device_subjects = {user_id for _, user_id in pairs}
@@ -172,7 +171,7 @@ def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None =
 
     changes = reconcile.Changes()
     new_rows: list[dict[str, Any]] = []
-    for candidate, alert in reconcile.differences(session, rules.candidates(th, contacts=facts), th, today):
+    for candidate, alert in reconcile.differences(session, rules.candidates(th, kept=True), th, today):
         if alert is None:
             if candidate is not None and not held(candidate.rule, candidate.case_id):
                 new_rows.append(

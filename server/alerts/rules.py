@@ -1,8 +1,8 @@
 """The stall rules of DOMAIN.md §4 as set-based SQL: one query per rule, each returning the cases that
 meet it now as (case_id, team_id, rule, level), all run as ONE statement (a UNION ALL) so that what the
 rules share is computed once: per case, the facts of its contacts (for S1, S2 and S3: one pass over the
-effective contacts, or the derived table the evaluation keeps up to date — contact_facts.py) and of its
-milestones (one pass for S4 and S5). No case is ever looked at in a
+effective contacts) and of its milestones (one pass for S4 and S5) — or both read from the tables the
+evaluation keeps up to date (case_facts.py). No case is ever looked at in a
 Python loop.
 
 Conventions shared by the rules:
@@ -26,11 +26,11 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
-from server.alerts import contact_facts
-from server.alerts.contact_facts import streak
+from server.alerts import case_facts
+from server.alerts.case_facts import climb, streak
 from server.alerts.sqlfuncs import jst_day
-from server.models import Case, CaseAssignment, CaseReview, Device, MilestoneEvent, User
-from server.vocab import FAMILY_ONLY_STAGES, MILESTONE_RANK, MILESTONES, SETBACK
+from server.models import Case, CaseAssignment, CaseReview, Device, User
+from server.vocab import FAMILY_ONLY_STAGES, MILESTONE_RANK
 
 ACTIVE_STATUSES = ("open", "watching")
 # Rules that read what workers record on their phones: held back while a phone has not synced.
@@ -54,8 +54,8 @@ class Shared:
     """What several rules read, as CTEs of the one statement that runs them all."""
 
     th: CTE  # thresholds per team (sqlfuncs.thresholds_cte)
-    contacts: FromClause  # contact_facts: live() as a CTE, or the derived table
-    milestones: CTE  # climb()
+    contacts: FromClause  # case_facts.live() as a CTE, or the kept table (case_facts.CONTACT_FACTS)
+    milestones: FromClause  # climb() as a CTE, or the kept table (case_facts.MILESTONE_FACTS)
     cases: Collection[uuid.UUID] | None = None  # only these cases (None: every case)
 
 
@@ -101,7 +101,7 @@ def s2_not_reached(sh: Shared) -> RuleQuery:
 def s3_repeated_no_response(sh: Shared) -> RuleQuery:
     """At least `s3_attempts` attempts in a row (the latest ones) that reached nobody or were
     declined: attempts after the last time someone was reached and did not decline
-    (contact_facts.streak)."""
+    (case_facts.streak)."""
     th, cf = sh.th, sh.contacts
     return _base(sh, "S3", "caution").join(cf, cf.c.case_id == Case.id).where(streak(cf) >= th.c.s3_attempts)
 
@@ -111,50 +111,6 @@ def s4_no_milestone(sh: Shared) -> RuleQuery:
     th, cl = sh.th, sh.milestones
     day = func.coalesce(cl.c.last_rung_on, Case.identified_on)
     return _base(sh, "S4", "review").outerjoin(cl, cl.c.case_id == Case.id).where(day <= th.c.s4_by)
-
-
-def climb(cases: Collection[uuid.UUID] | None = None) -> Select[uuid.UUID, Any, Any, Any, Any]:
-    """Per case with milestone events, in one pass (no window, no sort): the top rank reached since
-    the latest SETBACK (NULL when the latest event is a SETBACK), the first day of that climb, whether
-    any SETBACK exists, and the day of the latest rung reached (S4). Events are ordered by
-    (reached_on, received_at, id). The same stage rule as services/progress.stage_of, in SQL."""
-    me, sb_ev = MilestoneEvent, aliased(MilestoneEvent)
-    rank = case(MILESTONE_RANK, value=me.milestone, else_=None)
-    sb_query = select(sb_ev.case_id, func.max(sb_ev.reached_on).label("day")).where(sb_ev.milestone == SETBACK)
-    if cases is not None:
-        sb_query = sb_query.where(sb_ev.case_id.in_(cases))
-    sb = sb_query.group_by(sb_ev.case_id).subquery("sb")
-    later_sb = aliased(MilestoneEvent)
-    # On the day of the latest SETBACK, an event counts only if no SETBACK that day came after it
-    # (asked only for events on that day: a correlated check, rarely run).
-    after_same_day = ~exists().where(
-        later_sb.case_id == me.case_id,
-        later_sb.milestone == SETBACK,
-        later_sb.reached_on == me.reached_on,
-        or_(
-            later_sb.received_at > me.received_at,
-            and_(later_sb.received_at == me.received_at, later_sb.id > me.id),
-        ),
-    )
-    after = and_(
-        me.milestone != SETBACK,
-        case(
-            (sb.c.day.is_(None), True),
-            (me.reached_on > sb.c.day, True),
-            (me.reached_on < sb.c.day, False),
-            else_=after_same_day,
-        ),
-    )
-    query = select(
-        me.case_id,
-        func.max(case((after, rank), else_=None)).label("top_rank"),
-        func.min(case((after, me.reached_on), else_=None)).label("since"),
-        func.max(case((sb.c.day.is_not(None), 1), else_=0)).label("had_setback"),
-        func.max(case((me.milestone.in_(MILESTONES), me.reached_on), else_=None)).label("last_rung_on"),
-    ).outerjoin(sb, sb.c.case_id == me.case_id)
-    if cases is not None:
-        query = query.where(me.case_id.in_(cases))
-    return query.group_by(me.case_id)
 
 
 def s5_family_only(sh: Shared) -> RuleQuery:
@@ -204,21 +160,22 @@ RULES = (
 )
 
 
-def candidates(
-    th: CTE, cases: Collection[uuid.UUID] | None = None, contacts: FromClause | None = None
-) -> CompoundSelect[Any]:
+def candidates(th: CTE, cases: Collection[uuid.UUID] | None = None, kept: bool = False) -> CompoundSelect[Any]:
     """Every rule over every case (or over `cases`) as one query: (case_id, team_id, rule, level).
-    The contact facts are computed live unless `contacts` is given (contact_facts.TABLE, refreshed)."""
-    cf = contacts if contacts is not None else contact_facts.live(cases).cte("cf")
-    shared = Shared(th, cf, climb(cases).cte("cl"), cases)
+    The per-case facts are computed live, or read from the kept tables (`kept`: after
+    case_facts.refresh)."""
+    if kept:
+        shared = Shared(th, case_facts.CONTACT_FACTS.table, case_facts.MILESTONE_FACTS.table, cases)
+    else:
+        shared = Shared(th, case_facts.live(cases).cte("cf"), climb(cases).cte("cl"), cases)
     return union_all(*(rule(shared) for rule in RULES))
 
 
 def case_candidates(
-    session: Session, th: CTE, cases: Collection[uuid.UUID] | None = None, contacts: FromClause | None = None
+    session: Session, th: CTE, cases: Collection[uuid.UUID] | None = None, kept: bool = False
 ) -> list[Candidate]:
     """Every rule over every case (or over `cases`), in one statement."""
-    return [Candidate(c, t, r, lv) for c, t, r, lv in session.execute(candidates(th, cases, contacts))]
+    return [Candidate(c, t, r, lv) for c, t, r, lv in session.execute(candidates(th, cases, kept))]
 
 
 def cases_of(session: Session, users: Collection[uuid.UUID]) -> list[uuid.UUID]:

@@ -4,7 +4,7 @@ from server.models.alert import Alert, JobLease, PushDelivery, PushSubscription
 from server.models.audit import AuditEvent
 from server.models.case import Case, CaseAssignment, CaseConflict, CaseReview
 from server.models.contact import Contact
-from server.models.derived import CaseContactFacts, DerivedWatermark
+from server.models.derived import CaseContactFacts, CaseMilestoneFacts, DerivedWatermark
 from server.models.milestone import Consent, MilestoneEvent
 from server.models.org import Organisation, Team
 from server.models.person import CareRelation, Household, HouseholdMember, Person
@@ -19,6 +19,7 @@ __all__ = [
     "CaseAssignment",
     "CaseConflict",
     "CaseContactFacts",
+    "CaseMilestoneFacts",
     "CaseReview",
     "Consent",
     "Contact",

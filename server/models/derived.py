@@ -34,3 +34,16 @@ class DerivedWatermark(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class CaseMilestoneFacts(Base):
+    """Per case with milestone events, where it stands on the ladder (S4, S5; the same rule as
+    services/progress.stage_of): kept up to date by the alert evaluation."""
+
+    __tablename__ = "case_milestone_facts"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), primary_key=True)
+    top_rank: Mapped[int | None] = mapped_column(Integer)  # the top rung since the latest SETBACK (None: none)
+    since: Mapped[dt.date | None]  # the first day of that climb
+    had_setback: Mapped[int] = mapped_column(Integer)  # 1 when any SETBACK exists
+    last_rung_on: Mapped[dt.date | None]  # the day of the latest rung reached (S4)
