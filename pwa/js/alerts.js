@@ -17,7 +17,7 @@
 import { h, add, field } from "./dom.js";
 import { t, formatDate, today } from "./i18n.js";
 import * as records from "./records.js";
-import { keepDraft, editing } from "./forms.js";
+import { keepDraft, saveRecord } from "./forms.js";
 import { api } from "./api.js";
 
 const LEVEL_ORDER = ["urgent", "meeting", "warning", "review", "caution"];
@@ -192,15 +192,7 @@ export async function detail(main, id, done) {
     if (!note) /** @type {HTMLTextAreaElement} */ (form.elements.namedItem("note")).value = "";
     if (!form.reportValidity()) return;
     await draft.stop();
-    try {
-      await records.acknowledgeAlert(a, note, String(data.get("next_date")), draftKey);
-    } catch {
-      notice.textContent = t("pwa.save_failed");
-      notice.className = "form-status error";
-      return;
-    }
-    editing.current = null;
-    done(t("ui.saved"));
+    await saveRecord(notice, () => records.acknowledgeAlert(a, note, String(data.get("next_date")), draftKey), done);
   });
   add(main, form);
 }

@@ -72,6 +72,28 @@ function statusLine() {
 }
 
 /**
+ * Save a form's record, then say so: `save` writes it (and removes its draft) in one transaction;
+ * if that fails the form stays open and says 「保存に失敗しました」, else editing ends and `done`
+ * gets 「保存しました」 with what `save` returned. Every form of the app saves through here.
+ * @template T
+ * @param {HTMLElement} notice  the form's status line
+ * @param {() => Promise<T>} save
+ * @param {(message: string, saved: T) => void} done
+ */
+export async function saveRecord(notice, save, done) {
+  let saved;
+  try {
+    saved = await save();
+  } catch {
+    notice.textContent = t("pwa.save_failed");
+    notice.className = "form-status error";
+    return;
+  }
+  editing.current = null;
+  done(t("ui.saved"), saved);
+}
+
+/**
  * @param {HTMLElement} main
  * @param {any} kase
  * @param {(message: string) => void} done  called after the record is on disk
@@ -126,15 +148,7 @@ export async function contactForm(main, kase, done) {
       sharing_basis: f.sharing_basis || "INTERNAL_ONLY",
     };
     const milestone = f.milestone ? { milestone: f.milestone, note: f.milestone_note || "" } : null;
-    try {
-      await records.recordContact(contact, milestone, draftKey);
-    } catch {
-      notice.textContent = t("pwa.save_failed");
-      notice.className = "form-status error";
-      return;
-    }
-    editing.current = null;
-    done(t("ui.saved"));
+    await saveRecord(notice, () => records.recordContact(contact, milestone, draftKey), done);
   });
   add(main, form);
 }
@@ -194,16 +208,7 @@ export async function intakeForm(main, done) {
       next_action: f.next_action,
       next_action_due: f.next_action_due || null,
     };
-    let id;
-    try {
-      id = await records.createCase(args, draftKey);
-    } catch {
-      notice.textContent = t("pwa.save_failed");
-      notice.className = "form-status error";
-      return;
-    }
-    editing.current = null;
-    done(t("ui.saved"), id);
+    await saveRecord(notice, () => records.createCase(args, draftKey), done);
   });
   add(main, form);
 }
@@ -231,16 +236,10 @@ export async function nextActionForm(main, kase, done) {
     const changes = {};
     if (f.next_action !== (kase.next_action || "")) changes.next_action = f.next_action;
     if ((f.next_action_due || null) !== (kase.next_action_due || null)) changes.next_action_due = f.next_action_due || null;
-    try {
+    await saveRecord(notice, async () => {
       if (Object.keys(changes).length) await records.updateCase(kase.id, changes, draftKey);
       else await store.write([{ store: "drafts", key: draftKey, remove: true }]);
-    } catch {
-      notice.textContent = t("pwa.save_failed");
-      notice.className = "form-status error";
-      return;
-    }
-    editing.current = null;
-    done(t("ui.saved"));
+    }, done);
   });
   add(main, form);
 }
