@@ -11,14 +11,27 @@ export class ApiFailure extends Error {
    * @param {number} status
    * @param {string} code
    * @param {any} [body]
+   * @param {number | null} [retryAfter]  seconds the server asked to wait (`Retry-After`), if it said
    */
-  constructor(kind, status, code, body) {
+  constructor(kind, status, code, body, retryAfter = null) {
     super(code);
     this.kind = kind;
     this.status = status;
     this.code = code;
     this.body = body;
+    this.retryAfter = retryAfter;
   }
+}
+
+/**
+ * `Retry-After` in seconds: a number of seconds or an HTTP date; null when absent or unreadable.
+ * @param {string | null} value
+ */
+export function retryAfterSeconds(value) {
+  if (!value) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
 /** This installation's id, named in every request (`X-Yorisoi-Device`): see js/device.js. */
@@ -74,7 +87,7 @@ export async function api(method, path, body, opts = {}) {
   if (!res.ok) {
     const code = data?.error?.code || `http_${res.status}`;
     if (res.status === 401 && code === "device_revoked") await revoked.handler();
-    throw new ApiFailure("http", res.status, code, data);
+    throw new ApiFailure("http", res.status, code, data, retryAfterSeconds(res.headers.get("Retry-After")));
   }
   return data;
 }

@@ -68,6 +68,7 @@ function showStatus() {
   let line;
   if (s.running) line = t("ui.syncing");
   else if (needsSignIn) line = t("pwa.sync_needs_sign_in");
+  else if (s.error?.code === "server_busy") line = t("pwa.sync_busy");
   else if (s.error) line = t(s.error.kind === "http" ? "pwa.sync_failed_server" : "pwa.sync_failed_network");
   else if (s.lastOk) line = t("ui.last_synced", { time: i18n.formatDateTime(s.lastOk) });
   else line = t("ui.never_synced");
@@ -199,7 +200,7 @@ function afterSave() {
   void sync.requestBackgroundSync();
   clearTimeout(soon);
   soon = setTimeout(() => {
-    if (navigator.onLine && records.state.user && !needsSignIn) void sync.syncNow();
+    if (navigator.onLine && records.state.user && !needsSignIn) void sync.autoSync();
   }, 1000);
 }
 

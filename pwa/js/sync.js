@@ -10,6 +10,13 @@
  * Runs: when the app opens, when the network returns, on a timer while open, when the service worker
  * relays a Background Sync event (where the browser has it), and on 「今すぐ同期」. One run at a
  * time per app (and per device where the Web Locks API exists, so two tabs do not push together).
+ *
+ * A busy server (503 `server_busy`, server/security/admission.py) did nothing with the request and
+ * says when to come back (`Retry-After`). The status says so — not 「サーバーエラー」 — the records
+ * stay in the outbox, and one retry is scheduled for then, a little later at random (a morning's
+ * phones turned away together must not all come back in the same second); until it fires, the
+ * automatic triggers wait too. Bounded: at most BUSY_RETRIES in a row and never more than
+ * BUSY_MAX_SECONDS ahead; after that the ordinary triggers (the timer, the network) take over.
  */
 
 import * as store from "./store.js";
@@ -23,14 +30,23 @@ const SCHEMA_VERSION = 1;
 const PUSH_BATCH = 100;
 const PULL_LIMIT = 500;
 export const TIMER_MS = 60_000;
+export const BUSY_RETRIES = 5;
+const BUSY_MAX_SECONDS = 300;
+const BUSY_DEFAULT_SECONDS = 5; // a 503 server_busy without Retry-After (a proxy dropped it)
+/** How much later than asked a busy retry may come, at random: up to half the wait again. */
+const BUSY_JITTER = 0.5;
 
 /**
  * @typedef {{running: boolean, lastOk: string | null, error: null | {kind: string, code: string, status: number},
- *   pendingCount: number}} SyncStatus
+ *   pendingCount: number, retryAt: number | null}} SyncStatus
+ * `retryAt`: when the retry after a busy answer is due (ms since the epoch), else null.
  */
 
 /** @type {SyncStatus} */
-export const status = { running: false, lastOk: null, error: null, pendingCount: 0 };
+export const status = { running: false, lastOk: null, error: null, pendingCount: 0, retryAt: null };
+
+/** Busy answers in a row, and the retry scheduled after the last one. */
+const busy = { count: 0, /** @type {ReturnType<typeof setTimeout> | undefined} */ timer: undefined };
 
 /** @type {Set<() => void>} */
 const listeners = new Set();
@@ -72,12 +88,14 @@ export function syncNow() {
   current = run()
     .then(() => {
       status.error = null;
+      afterBusy(null);
       return true;
     })
     .catch(async (/** @type {unknown} */ err) => {
       const f = err instanceof ApiFailure ? err : new ApiFailure("network", 0, "client_error");
       if (f.status === 401 && f.code !== "device_revoked") hooks.signedOut();
       status.error = { kind: f.kind, code: f.code, status: f.status };
+      afterBusy(f.status === 503 && f.code === "server_busy" ? f : null);
       return false;
     })
     .finally(async () => {
@@ -88,6 +106,37 @@ export function syncNow() {
       announce();
     });
   return current;
+}
+
+/**
+ * A sync that nobody asked for (the timer, the network returning, a save, the service worker):
+ * not while a retry after a busy answer is pending — the server asked to wait.
+ */
+export function autoSync() {
+  if (status.retryAt !== null) return Promise.resolve(false);
+  return syncNow();
+}
+
+/**
+ * After each run: a busy answer schedules one retry after its Retry-After (plus jitter); any other
+ * outcome ends the series. @param {ApiFailure | null} failure  the busy answer, or null
+ */
+function afterBusy(failure) {
+  clearTimeout(busy.timer);
+  status.retryAt = null;
+  if (!failure) {
+    busy.count = 0;
+    return;
+  }
+  busy.count += 1;
+  if (busy.count > BUSY_RETRIES) return; // the ordinary triggers from here on
+  const seconds = Math.min(Math.max(failure.retryAfter ?? BUSY_DEFAULT_SECONDS, 1), BUSY_MAX_SECONDS);
+  const wait = seconds * 1000 * (1 + Math.random() * BUSY_JITTER);
+  status.retryAt = Date.now() + wait;
+  busy.timer = setTimeout(() => {
+    status.retryAt = null;
+    if (navigator.onLine && state.user) void syncNow();
+  }, wait);
 }
 
 /** The running sync, if any, to wait for (locking lets it finish rather than cut it off). */
@@ -291,17 +340,17 @@ let timer = null;
 
 /** Start the automatic triggers: the network coming back, a timer while visible, the service worker. */
 export function startAutoSync() {
-  window.addEventListener("online", () => void syncNow());
+  window.addEventListener("online", () => void autoSync());
   if (!timer) {
     timer = setInterval(() => {
-      if (document.visibilityState === "visible" && navigator.onLine && state.user) void syncNow();
+      if (document.visibilityState === "visible" && navigator.onLine && state.user) void autoSync();
     }, TIMER_MS);
   }
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible" && navigator.onLine && state.user) void syncNow();
+    if (document.visibilityState === "visible" && navigator.onLine && state.user) void autoSync();
   });
   navigator.serviceWorker?.addEventListener("message", (event) => {
-    if (event.data && event.data.type === "SYNC_REQUESTED" && state.user) void syncNow();
+    if (event.data && event.data.type === "SYNC_REQUESTED" && state.user) void autoSync();
   });
 }
 
