@@ -144,6 +144,10 @@ function clock24() {
   }));
 }
 
+function dateKey() {
+  return lang === "ja" && eraDates() ? "date:ja-era" : `date:${lang === "ja" ? "ja-JP" : "en-GB"}`;
+}
+
 function dateFormat() {
   if (lang === "ja" && eraDates()) {
     return formatter("date:ja-era", () => new Intl.DateTimeFormat("ja-JP-u-ca-japanese", {
@@ -154,6 +158,15 @@ function dateFormat() {
   return formatter(`date:${locale}`, () => new Intl.DateTimeFormat(locale, {
     year: "numeric", month: "long", day: "numeric", timeZone: TIME_ZONE,
   }));
+}
+
+/**
+ * Whether `formatDateTime` has its formatters already. The first ones cost 0.1–0.2 s of a slow
+ * phone's main thread (ICU loads its calendar and locale data), so the first screen does not wait
+ * for them (js/main.js `showStatus`).
+ */
+export function dateTimeReady() {
+  return formatters.has(dateKey()) && formatters.has(`time:${lang === "ja" ? "ja-JP" : "en-GB"}`);
 }
 
 /**

@@ -3,6 +3,12 @@
  * The field app: the frame (status bar, menu, update banner), the router, and the screens of a
  * closed app (sign-in, PIN, lock: js/access.js decides which). Nothing personal is drawn unless the
  * data key is in memory (js/keys.js); locking redraws everything without it.
+ *
+ * A reopened app shows the lock screen first, and that needs only the modules imported here. The
+ * screens of the open app, its forms, alerts and notifications (and their vocabulary) are loaded
+ * by `views()`: started when the page is idle after the first screen is painted, so they arrive
+ * while the worker types the PIN, and awaited by whatever needs them first. Each module the lock screen waited for cost
+ * a round trip to the service worker and its compilation on a slow phone's main thread.
  */
 
 import { h, add, replace } from "./dom.js";
@@ -15,10 +21,45 @@ import * as lockscreens from "./lockscreens.js";
 import * as records from "./records.js";
 import * as sync from "./sync.js";
 import * as worker from "./worker.js";
-import * as screens from "./screens.js";
-import * as forms from "./forms.js";
-import * as alertsview from "./alerts.js";
-import * as notify from "./notify.js";
+
+/**
+ * @typedef {{screens: typeof import("./screens.js"), forms: typeof import("./forms.js"),
+ *   alertsview: typeof import("./alerts.js"), notify: typeof import("./notify.js")}} Views
+ */
+/** The open app's modules once loaded (null before: then no form is being filled either). @type {Views | null} */
+let loaded = null;
+/** @type {Promise<Views> | null} */
+let loading = null;
+
+/** Load the open app's screens, forms, alerts, notifications and the vocabulary (once). @returns {Promise<Views>} */
+function views() {
+  if (!loading) {
+    loading = Promise.all([import("./screens.js"), import("./forms.js"), import("./alerts.js"), import("./notify.js"), records.loadVocab()])
+      .then(([screens, forms, alertsview, notify]) => {
+        loaded = { screens, forms, alertsview, notify };
+        // A tapped notification in an open window: go to the alert (saving the open form's draft first).
+        notify.listen(async (hash) => {
+          await editingNow()?.flush();
+          navigate(hash);
+        });
+        return loaded;
+      });
+    loading.catch(() => {
+      loading = null; // tried again by the next screen that needs them
+    });
+  }
+  return loading;
+}
+
+/** The form being filled, if any. */
+function editingNow() {
+  return loaded ? loaded.forms.editing.current : null;
+}
+
+/** No form is being filled any more (a new screen, a lock). */
+function stopEditing() {
+  if (loaded) loaded.forms.editing.current = null;
+}
 
 const root = /** @type {HTMLElement} */ (document.getElementById("root"));
 /** @type {Record<string, HTMLElement>} */
@@ -58,6 +99,9 @@ function frame() {
   if (updateWaiting) showUpdateBanner();
 }
 
+/** The sync line waits for a frame to be painted before it formats its first time (see showStatus). */
+let timeDeferred = false;
+
 function showStatus() {
   if (!ui.unsent) return;
   const s = sync.status;
@@ -65,6 +109,20 @@ function showStatus() {
   ui.unsent.classList.toggle("has-pending", s.pendingCount > 0);
   ui.progress.hidden = !s.running;
   ui.syncButton.toggleAttribute("disabled", s.running || !records.state.user);
+  // The first time formatted builds Intl formatters (ICU data), 0.1–0.2 s of a slow phone: a
+  // reopened app paints its first screen (the lock) with the line empty and fills it in once idle.
+  if (s.lastOk && !i18n.dateTimeReady()) {
+    if (!timeDeferred) {
+      timeDeferred = true;
+      whenIdle(() => {
+        timeDeferred = false;
+        if (sync.status.lastOk) i18n.formatDateTime(sync.status.lastOk);
+        showStatus();
+      });
+    }
+    ui.syncLine.textContent = "";
+    return;
+  }
   let line;
   if (s.running) line = t("ui.syncing");
   else if (needsSignIn) line = t("pwa.sync_needs_sign_in");
@@ -90,13 +148,13 @@ async function runSync() {
 function showUpdateBanner() {
   updateWaiting = true;
   if (!ui.banner) return;
-  const editing = forms.editing.current;
+  const editing = editingNow();
   replace(ui.banner, h("div", { class: "banner", role: "region", "aria-label": t("ui.update_available") },
     h("p", null, t("ui.update_available"), " ", editing ? t("pwa.update_keeps_draft") : ""),
     h("button", {
       type: "button",
       onclick: async () => {
-        await forms.editing.current?.flush();
+        await editingNow()?.flush();
         worker.activateUpdate();
       },
     }, t("ui.update_now"))));
@@ -111,7 +169,10 @@ let currentScreen = "";
 async function route() {
   if (!ui.main) frame();
   const path = location.hash.replace(/^#/, "") || "/";
-  forms.editing.current = null;
+  stopEditing();
+  // The lock screen is drawn without the open app's modules; every other screen waits for them.
+  const locked = !keys.held() && access.gate.screen === "lock";
+  const { screens, forms, alertsview } = locked ? /** @type {Views} */ ({}) : await views();
   // A case page shows the case's history: open it (one read) before the screen is cleared.
   const caseMatch = keys.held() ? CASE_ROUTE.exec(path) : null;
   if (caseMatch && !caseMatch[2]) await records.openHistory(caseMatch[1]).catch(() => undefined);
@@ -221,6 +282,19 @@ function navigate(hash, message) {
   afterPaint(go);
 }
 
+/**
+ * Run `fn` once the page is idle after the next frame: work the screen just drawn does not need
+ * (its paint, and the worker's first taps, go first). Where there is no requestIdleCallback
+ * (Safari), after the next frame.
+ * @param {() => void} fn
+ */
+function whenIdle(fn) {
+  afterPaint(() => {
+    if (typeof window.requestIdleCallback === "function") window.requestIdleCallback(() => fn(), { timeout: 500 });
+    else fn();
+  });
+}
+
 /** Run `fn` once the next frame has been painted (or after 100 ms: a hidden page paints none). @param {() => void} fn */
 function afterPaint(fn) {
   let ran = false;
@@ -261,18 +335,19 @@ window.addEventListener("yorisoi:language", async () => {
 async function opened(fresh) {
   needsSignIn = false;
   signInReason = null;
-  await records.reload();
-  await requestPersistence();
+  // Side by side: the screens' modules (loaded while the PIN was typed, normally), the records, and
+  // whether storage is persistent (shown in the settings).
+  await Promise.all([views(), records.reload(), requestPersistence()]);
   frame();
   if (fresh || location.hash === "#/signin") navigate("#/");
   else await route();
   await runSync();
-  if (!needsSignIn) void notify.renew();
+  if (!needsSignIn) void (await views()).notify.renew();
 }
 
 /** Redraw from scratch (locked, wiped, signed out): the frame too, so nothing shown survives. */
 async function show() {
-  forms.editing.current = null;
+  stopEditing();
   document.querySelectorAll("dialog").forEach((d) => d.remove());
   frame();
   await route();
@@ -281,6 +356,7 @@ async function show() {
 async function signOut() {
   if (navigator.onLine && (await store.outboxCount()) > 0 && !needsSignIn) await sync.syncNow();
   const count = await store.outboxCount();
+  const { screens, notify } = await views();
   if (count > 0 && !(await screens.confirmSignOut(count))) return;
   await notify.forget(); // while still signed in: the server stops pushing to this phone
   await access.signOut(count);
@@ -301,8 +377,8 @@ async function requestPersistence() {
 // ---- start ----
 
 async function boot() {
-  await Promise.all([i18n.load(), records.loadVocab()]);
-  await Promise.all([access.start({ show, opened, beforeLock: async () => forms.editing.current?.flush() }), sync.loadStatus()]);
+  await i18n.load();
+  await Promise.all([access.start({ show, opened, beforeLock: async () => editingNow()?.flush() }), sync.loadStatus()]);
   sync.hooks.signedOut = () => {
     needsSignIn = true;
     signInReason = t("pwa.session_expired");
@@ -315,15 +391,11 @@ async function boot() {
     showStatus();
     refresh();
   });
-  // A tapped notification in an open window: go to the alert (saving the open form's draft first).
-  notify.listen(async (hash) => {
-    await forms.editing.current?.flush();
-    navigate(hash);
-  });
   window.addEventListener("online", showStatus);
   window.addEventListener("offline", showStatus);
   frame();
   await route();
+  whenIdle(() => void views().catch(() => undefined));
   // A signed-in installation first asks whether it was revoked: a wipe must not race a service
   // worker installing (and caching) again. A fresh one has nothing to wipe.
   const onWaiting = () => showUpdateBanner();
