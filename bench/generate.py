@@ -33,7 +33,9 @@ from typing import Any
 import pyotp
 from sqlalchemy import Table, insert, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
+from server.alerts import case_facts
 from server.kana import kana_key
 from server.models import (
     Alert,
@@ -281,6 +283,9 @@ def _number_cases_and_scope(rows: _Rows, scope: dict[uuid.UUID, list[uuid.UUID]]
             rows.add(SyncVisibility, {"user_id": uid, "case_id": cid, "visible": True, "sync_seq": flip,
                                       "changed_at": now})  # fmt: skip
     rows.flush((SyncVisibility,))
+    # The per-case facts the stall rules read, as the evaluations would have kept them up to date.
+    with Session(rows.engine) as session, session.begin():
+        case_facts.refresh(session)
     if rows.engine.dialect.name == "postgresql":
         # As autovacuum would soon after a load: without statistics the planner guesses, and a
         # dashboard query over fresh tables took minutes instead of milliseconds.
