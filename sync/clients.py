@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from server.db import utcnow
@@ -36,19 +35,25 @@ def claim(session: Session, actor: Actor, client_id: uuid.UUID) -> tuple[Device,
     devices and devices of other users."""
     table: Any = Device.__table__
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        insert(table)
-        .values(id=client_id, user_id=actor.user_id, last_mid=0, outbox_depth=0, created_at=utcnow(), label="")
-        .on_conflict_do_nothing(index_elements=["id"])
+    # Whether the row is new comes from RETURNING, not `rowcount`: psycopg reports -1 for this
+    # statement, which read as "created" on every push and pull on PostgreSQL (a `device.register`
+    # audit row each time, so even an up-to-date pull took the audit head's lock).
+    created = (
+        session.execute(
+            insert(table)
+            .values(id=client_id, user_id=actor.user_id, last_mid=0, outbox_depth=0, created_at=utcnow(), label="")
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(table.c.id)
+        ).first()
+        is not None
     )
-    created = result.rowcount
     locked = select(Device).where(Device.id == client_id).with_for_update(key_share=True)
     device = session.scalars(locked.execution_options(populate_existing=True)).one()
     if device.revoked_at is not None:
         raise ApiError(401, "device_revoked", headers=CLEAR_SITE_DATA)
     if device.user_id != actor.user_id:
         raise ApiError(403, "device_not_owned", field="client_id")
-    return device, bool(created)
+    return device, created
 
 
 def audit_registration(session: Session, actor: Actor, device: Device) -> None:

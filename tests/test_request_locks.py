@@ -1,0 +1,71 @@
+"""Which requests take the two rows every writer queues on: the sync counter (`UPDATE sync_counter`,
+server/models/sync_stamp.py) and the audit head (`SELECT … audit_head … FOR UPDATE`,
+server/services/audit.py). Each is held from there to COMMIT, so every request that takes one
+waits for the others that do. The commonest requests of a phone's day — the check-in and the
+up-to-date pull every few minutes — write nothing another phone needs, and must take neither;
+a pull that sends records audits them (the head), and a push takes both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.models import AuditEvent
+from tests.factories import Factory
+from tests.sync_support import Clients, contact_args
+
+
+@pytest.fixture
+def clients(app: Any) -> Iterator[Clients]:
+    made = Clients(app)
+    yield made
+    made.close()
+
+
+class Statements:
+    def __init__(self, app: Any) -> None:
+        self.seen: list[str] = []
+        event.listen(app.state.engine, "before_cursor_execute", self._note)
+
+    def _note(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.seen.append(" ".join(statement.lower().split()))
+
+    def locks(self) -> set[str]:
+        taken = set()
+        for s in self.seen:
+            if s.startswith("update sync_counter"):
+                taken.add("sync_counter")
+            if "from audit_head" in s and "for update" in s:
+                taken.add("audit_head")
+            if s.startswith("update audit_head") or s.startswith("insert into audit_event"):
+                taken.add("audit_head")
+        self.seen.clear()
+        return taken
+
+
+def test_check_in_and_up_to_date_pull_take_no_shared_lock(
+    factory: Factory, clients: Clients, app: Any, db_factory: sessionmaker[Session]
+) -> None:
+    w = factory.user("w1")
+    factory.case(workers=(w,))
+    phone = clients.phone("w1")
+    phone.sync()  # the first pull sends the case: audited
+    statements = Statements(app)
+    assert phone.http.get("/api/session").status_code == 200
+    assert statements.locks() == set()
+    answer = phone.pull(outbox_depth=0)
+    assert answer["changes"] == []
+    assert statements.locks() == set()
+    # A push that applies something takes both (its change number, its audit rows).
+    answer = phone.push(phone.mutation("contact.create", contact_args(next(iter(phone.ids("case"))))))
+    assert answer["results"][0]["status"] == "applied"
+    assert statements.locks() == {"sync_counter", "audit_head"}
+    # The installation was registered once: on PostgreSQL every push and pull used to audit it
+    # again (the insert's rowcount read as "created"), taking the audit head each time.
+    with db_factory() as s:
+        registered = s.scalars(select(AuditEvent.entity_id).where(AuditEvent.action == "device.register")).all()
+    assert registered == [str(phone.client_id)]
