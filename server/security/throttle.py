@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import math
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from server.db import utcnow
@@ -33,12 +34,9 @@ def keys_for(username: str, address: str) -> tuple[str, str]:
 def retry_after(session: Session, keys: tuple[str, ...], now: dt.datetime | None = None) -> int:
     """Seconds until sign-in may be tried again, or 0 when it may be tried now."""
     now = now or utcnow()
-    wait = 0.0
-    for key in keys:
-        row = session.get(LoginThrottle, key)
-        if row is not None and row.locked_until is not None and row.locked_until > now:
-            wait = max(wait, (row.locked_until - now).total_seconds())
-    return math.ceil(wait)
+    # One query for the account's and the address's keys (every sign-in asks; most find no row).
+    locks = session.scalars(select(LoginThrottle.locked_until).where(LoginThrottle.key.in_(keys)))
+    return math.ceil(max([0.0, *((until - now).total_seconds() for until in locks if until is not None)]))
 
 
 def register_failure(
@@ -59,6 +57,4 @@ def register_failure(
 
 
 def clear(session: Session, key: str) -> None:
-    row = session.get(LoginThrottle, key)
-    if row is not None:
-        session.delete(row)
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
