@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.models import Case, Consent, Contact, MilestoneEvent, User
+from server.models import Case, Consent, Contact, MilestoneEvent, User, sync_stamp
+from server.models.sync_stamp import among
 from server.permissions import Actor, case_scope
 from sync.envelope import MutationIn
 
@@ -55,6 +56,11 @@ class Prefetched:
     taken: dict[Any, set[uuid.UUID]] = field(default_factory=dict)  # … those that exist or the batch made
     users: set[uuid.UUID] = field(default_factory=set)  # existing users among the visitor ids asked
     asked_users: set[uuid.UUID] = field(default_factory=set)
+    # The batch's new contacts, as `contact` rows to insert together when the batch ends (one
+    # statement, not a unit-of-work object each), and what later mutations of the batch ask of them.
+    contacts: list[dict[str, Any]] = field(default_factory=list)
+    contact_case: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # contact id -> case id
+    plans: dict[uuid.UUID, list[Any]] = field(default_factory=dict)  # case id -> occurred_at of planning contacts
 
     def case(self, case_id: uuid.UUID) -> tuple[Case, bool] | None:
         return self.cases.get(case_id)
@@ -68,6 +74,16 @@ class Prefetched:
             return False
         taken.add(entity_id)
         return True
+
+    def add_contact(self, row: dict[str, Any]) -> None:
+        self.contacts.append(row)
+        self.contact_case[row["id"]] = row["case_id"]
+        if row["next_action"] or row["next_action_due"] is not None:
+            self.plans.setdefault(row["case_id"], []).append(row["occurred_at"])
+
+    def planned_after(self, case_id: uuid.UUID, occurred_at: Any) -> bool:
+        """Whether a contact of this batch that happened later already planned the case's next action."""
+        return any(t > occurred_at for t in self.plans.get(case_id, ()))
 
     def known_users(self, ids: set[uuid.UUID]) -> bool | None:
         """Whether all these users exist; None when some were not looked up."""
@@ -95,13 +111,15 @@ def prefetch(session: Session, actor: Actor, batch: list[MutationIn]) -> Prefetc
             found.asked_users.update(v for v in map(_uid, visitors) if v is not None)
     for chunk in _chunks(case_ids):
         # Locked as each mutation's own read locks it (sync.mutations.writable_case), in id order.
-        locked = select(Case).where(Case.id.in_(chunk)).order_by(Case.id).with_for_update(key_share=True)
+        locked = select(Case).where(among(session, Case.id, chunk)).order_by(Case.id).with_for_update(key_share=True)
         cases = session.scalars(locked).all()
-        in_scope = set(session.scalars(select(Case.id).where(Case.id.in_(chunk), case_scope(actor))))
+        sync_stamp.hold(session, Case, (c.id for c in cases))  # numbering them at commit needs no lock again
+        in_scope = set(session.scalars(select(Case.id).where(among(session, Case.id, chunk), case_scope(actor))))
         found.cases.update((c.id, (c, c.id in in_scope)) for c in cases)
     for model, ids in found.asked.items():
         for chunk in _chunks(ids):
-            found.taken.setdefault(model, set()).update(session.scalars(select(model.id).where(model.id.in_(chunk))))
+            taken = session.scalars(select(model.id).where(among(session, model.id, chunk)))
+            found.taken.setdefault(model, set()).update(taken)
     for chunk in _chunks(found.asked_users):
-        found.users.update(session.scalars(select(User.id).where(User.id.in_(chunk))))
+        found.users.update(session.scalars(select(User.id).where(among(session, User.id, chunk))))
     return found

@@ -143,56 +143,81 @@ def _contact(ctx: MutationCtx, data: dict[str, Any], amend: bool) -> Outcome:
     occurred_at = a.req_datetime("occurred_at")
     _not_future(ctx, occurred_at, "occurred_at")
     outcome = a.req_choice("outcome", OUTCOMES)
-    contact = Contact(
-        id=contact_id,
-        case_id=case_id,
-        amends_id=amends_id,
-        occurred_at=occurred_at,
-        method=a.req_choice("method", CONTACT_METHODS),
-        counterpart=a.req_choice("counterpart", COUNTERPARTS),
-        outcome=outcome,
-        reached=OUTCOMES[outcome],
-        reception=a.choice("reception", RECEPTIONS, required=False),
-        duration_min=a.integer("duration_min", 0, 24 * 60),
-        visitor_ids=[str(v) for v in a.uids("visitor_ids")],
-        risk_flags=a.choices("risk_flags", RISK_FLAGS),
-        notes=a.text("notes", NOTE_MAX),
-        next_action=a.text("next_action", SHORT_MAX),
-        next_action_due=a.date("next_action_due"),
-        sharing_basis=a.choice("sharing_basis", SHARING_BASES, required=False) or "INTERNAL_ONLY",
-        recorded_by=ctx.actor.user_id,
-        device_id=ctx.device_id,
-        client_time=ctx.client_time,
-        received_at=ctx.now,
-    )
+    values: dict[str, Any] = {
+        "id": contact_id,
+        "case_id": case_id,
+        "amends_id": amends_id,
+        "occurred_at": occurred_at,
+        "method": a.req_choice("method", CONTACT_METHODS),
+        "counterpart": a.req_choice("counterpart", COUNTERPARTS),
+        "outcome": outcome,
+        "reached": OUTCOMES[outcome],
+        "reception": a.choice("reception", RECEPTIONS, required=False),
+        "duration_min": a.integer("duration_min", 0, 24 * 60),
+        "visitor_ids": [str(v) for v in a.uids("visitor_ids")],
+        "risk_flags": a.choices("risk_flags", RISK_FLAGS),
+        "notes": a.text("notes", NOTE_MAX),
+        "next_action": a.text("next_action", SHORT_MAX),
+        "next_action_due": a.date("next_action_due"),
+        "sharing_basis": a.choice("sharing_basis", SHARING_BASES, required=False) or "INTERNAL_ONLY",
+        "recorded_by": ctx.actor.user_id,
+        "device_id": ctx.device_id,
+        "client_time": ctx.client_time,
+        "received_at": ctx.now,
+        "sync_seq": 0,  # numbered at commit (server/models/sync_stamp.py)
+    }
     case = writable_case(ctx, case_id, at=occurred_at)
     _new_id(ctx, Contact, contact_id)
     if amends_id is not None:
-        original = ctx.session.get(Contact, amends_id)
-        if original is None or original.case_id != case.id:
+        original = ctx.batch.contact_case.get(amends_id) if ctx.batch is not None else None
+        if original is None:
+            found = ctx.session.get(Contact, amends_id)
+            original = found.case_id if found is not None else None
+        if original != case.id:
             raise Rejected("contact_not_found", "amends_id")
-    if contact.visitor_ids:
-        wanted = {uuid.UUID(v) for v in contact.visitor_ids}
+    if values["visitor_ids"]:
+        wanted = {uuid.UUID(v) for v in values["visitor_ids"]}
         known = ctx.batch.known_users(wanted) if ctx.batch is not None else None
         if known is None:
             known = set(ctx.session.scalars(select(User.id).where(User.id.in_(wanted)))) == wanted
         if not known:
             raise Rejected("value_not_allowed", "visitor_ids")
-    ctx.session.add(contact)
-    if ctx.batch is None:
-        ctx.session.flush()  # an integrity error belongs to this mutation (a batch flushes at its end)
-    _follow_next_action(ctx.session, case, contact)
+    contact = NewContact(values)
+    if ctx.batch is not None:
+        # Inserted with the batch's other contacts when it ends (sync.push `_optimistic`).
+        later = ctx.batch.planned_after(case_id, occurred_at)
+        ctx.batch.add_contact(values)
+    else:
+        ctx.session.add(Contact(**values))
+        ctx.session.flush()  # an integrity error belongs to this mutation
+        later = False
+    _follow_next_action(ctx.session, case, contact, later)
     alerts.raise_urgent(ctx.session, case, contact, ctx.now)  # a no-op unless the contact is a sudden risk
     return Outcome("contact", contact_id, case.id, sorted(data))
 
 
-def _follow_next_action(session: Session, case: Case, contact: Contact) -> None:
+class NewContact:
+    """A new contact's values, read by attribute as the rules after it read a `Contact`."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.id: uuid.UUID = values["id"]
+        self.occurred_at: dt.datetime = values["occurred_at"]
+        self.outcome: str = values["outcome"]
+        self.counterpart: str = values["counterpart"]
+        self.risk_flags: list[str] = values["risk_flags"]
+        self.next_action: str = values["next_action"]
+        self.next_action_due: dt.date | None = values["next_action_due"]
+
+
+def _follow_next_action(session: Session, case: Case, contact: NewContact, later_in_batch: bool = False) -> None:
     """A contact that plans the next step moves the case's next action — unless a contact that
     happened later already planned one (phones sync out of order; the newest plan wins). It is an
     accepted update of those fields: version and field versions move, so an older `case.update`
     of the next action from another phone is a conflict, not a silent overwrite."""
     if not contact.next_action and contact.next_action_due is None:
         return
+    if later_in_batch:
+        return  # a contact of the same batch, not yet inserted
     later = session.scalar(
         select(Contact.id)
         .where(

@@ -13,8 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.db import utcnow
-from server.models import AuditEvent, Case, CaseAssignment, Contact, MilestoneEvent, SyncMutation
+from server.models import AuditEvent, Case, CaseAssignment, Contact, MilestoneEvent, SyncCounter, SyncMutation
 from server.services import audit
+from sync import batch as batch_module
+from sync import push as push_module
 from tests.factories import Factory
 from tests.sync_support import Clients, case_create_args, contact_args, milestone_args
 
@@ -139,3 +141,63 @@ def test_a_worker_unassigned_since_still_delivers_a_batch_recorded_on_duty(
     phone = clients.phone("w1")
     batch = [phone.mutation("contact.create", contact_args(case.id)) for _ in range(3)]
     assert statuses(phone.push(*batch)) == [(1, "applied"), (2, "applied"), (3, "applied")]
+
+
+def test_a_batch_of_contacts_is_inserted_with_the_transaction_number(
+    factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
+) -> None:
+    """The contacts of a batch that touches only cases it locked carry the push's change number
+    from their insert (no UPDATE after); a batch that also creates a case numbers them at commit.
+    Either way every contact and its case carry the number the transaction took."""
+    w = factory.user("w1")
+    a, b = factory.case(workers=(w,)), factory.case(workers=(w,))
+    phone = clients.phone("w1")
+    for batch in (
+        [phone.mutation("contact.create", contact_args(case.id)) for case in (a, b, a)],
+        [phone.mutation("case.create", new := case_create_args()), phone.mutation("contact.create", contact_args(a.id)),
+         phone.mutation("contact.create", contact_args(new["id"]))],
+    ):  # fmt: skip
+        assert {r["status"] for r in phone.push(*batch)["results"]} == {"applied"}
+        with db_factory() as s:
+            seq = s.get_one(SyncCounter, 1).seq
+            made = [uuid.UUID(m["args"]["id"]) for m in batch if m["name"] == "contact.create"]
+            contacts = s.scalars(select(Contact).where(Contact.id.in_(made))).all()
+            assert len(contacts) == len(made) and {c.sync_seq for c in contacts} == {seq}
+            cases = s.scalars(select(Case).where(Case.id.in_({c.case_id for c in contacts})))
+            assert {c.sync_seq for c in cases} == {seq}
+            assert list(audit.verify(s)) == []
+    assert [action for action, _ in audited(db_factory)].count("contact.create") == 5  # one audit row per contact
+
+
+def test_an_id_taken_after_the_batch_checked_it_asks_for_a_retry_and_keeps_nothing(
+    factory: Factory, clients: Clients, db_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another transaction may insert a contact id between the batch's check and its numbered
+    insert (on PostgreSQL): the push answers 503 with nothing kept, and the retry rejects that
+    mutation alone."""
+    w = factory.user("w1")
+    case = factory.case(workers=(w,))
+    phone = clients.phone("w1")
+    first = contact_args(case.id)
+    phone.push(phone.mutation("contact.create", first))
+
+    def unseen(session: Session, actor: Any, batch: list[Any]) -> batch_module.Prefetched:
+        found = batch_module.prefetch(session, actor, batch)
+        for taken in found.taken.values():
+            taken.discard(uuid.UUID(first["id"]))  # as if committed just after the check
+        return found
+
+    batch = [
+        phone.mutation("contact.create", contact_args(case.id)),
+        phone.mutation("contact.create", {**contact_args(case.id), "id": first["id"]}),
+    ]
+    monkeypatch.setattr(push_module, "prefetch", unseen)
+    r = phone.send(batch)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "server_busy" and "Retry-After" in r.headers
+    with db_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Contact)) == 1
+        assert s.scalar(select(func.count()).select_from(SyncMutation)) == 1
+    monkeypatch.undo()
+    answer = phone.push(*batch)
+    assert statuses(answer) == [(2, "applied"), (3, "rejected")]
+    assert answer["results"][1]["error"]["code"] == "id_exists"

@@ -29,11 +29,12 @@ transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, event, inspect, or_, select, update
+from sqlalchemy import ColumnElement, Table, any_, bindparam, event, inspect, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -66,6 +67,7 @@ _CHUNK = 500
 @dataclass
 class _Pending:
     rows: dict[type[Any], set[uuid.UUID]] = field(default_factory=dict)
+    held: dict[type[Any], set[uuid.UUID]] = field(default_factory=dict)  # inserted or already locked
     persons: set[uuid.UUID] = field(default_factory=set)
     households: set[uuid.UUID] = field(default_factory=set)
     referenced: bool = False  # a `_REFERENCED` row changed: take a number even with nothing to stamp
@@ -82,11 +84,42 @@ def _pending(session: Session) -> _Pending:
     return state
 
 
-def touch(session: Session, model: type[Any], ids: Iterable[uuid.UUID]) -> None:
-    """Mark rows of a synced model as changed in this transaction (for bulk statements)."""
+def touch(session: Session, model: type[Any], ids: Iterable[uuid.UUID], *, held: bool = False) -> None:
+    """Mark rows of a synced model as changed in this transaction (for bulk statements). `held`:
+    this transaction inserted them (or holds their lock already), so numbering needs no lock."""
     if model not in SYNCED:
         raise ValueError(f"{model.__name__} has no sync_seq")
+    ids = set(ids)
     _pending(session).rows.setdefault(model, set()).update(ids)
+    if held:
+        hold(session, model, ids)
+
+
+def hold(session: Session, model: type[Any], ids: Iterable[uuid.UUID]) -> None:
+    """Rows this transaction has locked `FOR NO KEY UPDATE` (or inserted) already: numbering them
+    at commit takes no lock again. Only for locks that cannot be rolled back before the commit —
+    taken outside any SAVEPOINT (a rolled-back savepoint releases the locks taken inside it)."""
+    _pending(session).held.setdefault(model, set()).update(ids)
+
+
+def only_held(session: Session) -> bool:
+    """Whether every row this transaction has changed so far is one it holds already (so taking
+    the number now, before the commit, keeps the lock order: no row lock is taken after it)."""
+    state = _pending(session)
+    if state.persons or state.households:
+        return False  # the cases showing them are found, and locked, at commit
+    return all(ids <= state.held.get(model, set()) for model, ids in state.rows.items())
+
+
+def among(session: Session, column: Any, ids: Collection[uuid.UUID]) -> ColumnElement[bool]:
+    """`column IN ids`; on PostgreSQL `column = ANY(:ids)`, one array parameter instead of one per
+    id (for 500 ids the driver's handling of 500 placeholders cost more than the query)."""
+    found: ColumnElement[bool]
+    if session.get_bind().dialect.name == "postgresql":
+        found = column == any_(bindparam(None, list(ids), type_=postgresql.ARRAY(column.type)))
+    else:
+        found = column.in_(ids)
+    return found
 
 
 def touch_cases(session: Session, case_ids: Iterable[uuid.UUID]) -> None:
@@ -199,20 +232,22 @@ def stamp(session: Session) -> None:
             state.referenced = False
         return
     if session.get_bind().dialect.name != "sqlite":
-        for model, ids in targets:  # lock every row first; the counter comes last
-            for chunk in _chunks(ids):
-                session.execute(select(model.id).where(model.id.in_(chunk)).order_by(model.id).with_for_update(key_share=True))
+        for model, ids in targets:  # lock every row first (but those already held); the counter comes last
+            for chunk in _chunks(ids - state.held.get(model, set())):
+                locked = select(model.id).where(among(session, model.id, chunk)).order_by(model.id)
+                session.execute(locked.with_for_update(key_share=True))
     seq = take_seq(session)
     for model, ids in targets:
         table: Table = model.__table__
         # Keep `updated_at`-style columns as they are: a new number is not an edit of the record.
         keep = {c.name: c for c in table.columns if c.onupdate is not None}
         for chunk in _chunks(ids):
-            session.execute(update(table).where(table.c.id.in_(chunk)).values(sync_seq=seq, **keep))
+            session.execute(update(table).where(among(session, table.c.id, chunk)).values(sync_seq=seq, **keep))
     for obj in list(session.identity_map.values()):
         if isinstance(obj, SYNCED) and obj.id in state.rows.get(type(obj), ()):
             set_committed_value(obj, "sync_seq", seq)
     state.rows.clear()
+    state.held.clear()
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from server.alerts.lifecycle import event, insert_alert, live_alert
 from server.alerts.notify import notify
 from server.db import utcnow
 from server.errors import ApiError
-from server.models import Alert, CareRelation, Case, Contact, Person
+from server.models import Alert, CareRelation, Case, Person
 from server.permissions import Actor, Permission
 from server.services import audit
 from server.vocab import URGENT_OUTCOMES, AlertState
@@ -30,7 +31,18 @@ NOTE_MAX = 2000
 VIOLENCE_FLAGS = frozenset({"violence_history", "weapon"})
 
 
-def urgent_reason(session: Session, case: Case, contact: Contact) -> str | None:
+class ContactFacts(Protocol):
+    """What the rule R reads of a contact: a `Contact`, or a new one a push has not inserted yet."""
+
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def counterpart(self) -> str: ...
+    @property
+    def risk_flags(self) -> list[str]: ...
+
+
+def urgent_reason(session: Session, case: Case, contact: ContactFacts) -> str | None:
     """Why this contact is a sudden risk (rule R), or None:
     - 緊急対応 or 死亡確認 (vocab.URGENT_OUTCOMES);
     - 入院・入所中 of someone who cares for another person (8050, young carers: the cared-for may now
@@ -51,7 +63,7 @@ def urgent_reason(session: Session, case: Case, contact: Contact) -> str | None:
     return None
 
 
-def raise_urgent(session: Session, case: Case, contact: Contact, now: dt.datetime | None = None) -> Alert | None:
+def raise_urgent(session: Session, case: Case, contact: ContactFacts, now: dt.datetime | None = None) -> Alert | None:
     """Called for every applied contact (a no-op unless `urgent_reason` finds one). Opens the case's
     urgent alert, straight to the supervisors, and queues an immediate push (quiet hours do not
     apply). With an R alert already live, a new urgent event reopens it if it was acknowledged."""
