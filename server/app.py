@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -39,6 +40,11 @@ HERE = Path(__file__).resolve().parent
 POOL_RESERVE = 2
 
 log = logging.getLogger("yorisoi")
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def check_capacity(settings: Settings) -> None:
@@ -118,7 +124,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.admission = Admission.of(
         settings.max_concurrent_requests, settings.max_concurrent_sign_ins, settings.request_queue_seconds
     )
-    passwords.use_threads(settings.max_concurrent_sign_ins)
+    # A check keeps one core busy (argon2id, p = 1): more hashing threads than cores only hold more
+    # 19-MiB buffers. Sign-ins beyond that wait for a thread with their place (and transaction) held.
+    passwords.use_threads(min(settings.max_concurrent_sign_ins, cores()))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.state.templates = Jinja2Templates(env=env)
     return app

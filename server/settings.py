@@ -51,7 +51,7 @@ class Settings:
     # before it is answered 503 `server_busy`. The connection pool is sized to hold every request
     # admitted plus the background runner, so waiting happens in the queue and never in the pool.
     max_concurrent_requests: int = 12
-    max_concurrent_sign_ins: int = 2
+    max_concurrent_sign_ins: int = 4
     request_queue_seconds: float = 20.0  # below the field app's shortest timeout (30 s, a sign-in)
     db_pool_size: int = 15
     db_max_overflow: int = 5
@@ -106,7 +106,7 @@ class Settings:
             device_offline_days=int(e.get("YORISOI_DEVICE_OFFLINE_DAYS", 7)),
             backup_key=e.get("YORISOI_BACKUP_KEY", ""),
             max_concurrent_requests=int(e.get("YORISOI_MAX_CONCURRENT_REQUESTS", 12)),
-            max_concurrent_sign_ins=int(e.get("YORISOI_MAX_CONCURRENT_SIGN_INS", 2)),
+            max_concurrent_sign_ins=int(e.get("YORISOI_MAX_CONCURRENT_SIGN_INS", 4)),
             request_queue_seconds=float(e.get("YORISOI_REQUEST_QUEUE_SECONDS", 20.0)),
             db_pool_size=int(e.get("YORISOI_DB_POOL_SIZE", 15)),
             db_max_overflow=int(e.get("YORISOI_DB_MAX_OVERFLOW", 5)),

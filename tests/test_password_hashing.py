@@ -3,6 +3,7 @@ next sign-in (server/security/passwords.py). On the real database (SQLite and Po
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -11,8 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
+from server.app import cores, create_app
 from server.models import User
 from server.security import passwords
+from server.settings import Settings
 from tests.factories import PASSWORD, Factory
 
 
@@ -63,5 +66,17 @@ def test_checks_run_on_the_few_password_threads_whatever_thread_asks() -> None:
                 break
             time.sleep(0.05)
         assert 1 <= len(hashing) <= 3
+    finally:
+        passwords.use_threads(2)
+
+
+def test_the_server_hashes_on_one_thread_per_core_at_most(settings: Settings) -> None:
+    """Sign-in places may outnumber the cores (they also cover a sign-in's queries); hashing threads
+    never do: a check keeps one core busy, and each thread that hashed keeps 19 MiB."""
+    try:
+        create_app(dataclasses.replace(settings, max_concurrent_sign_ins=cores() + 3))
+        assert passwords._threads_size == cores()
+        create_app(dataclasses.replace(settings, max_concurrent_sign_ins=1))
+        assert passwords._threads_size == 1
     finally:
         passwords.use_threads(2)

@@ -13,6 +13,9 @@ verifications pile up. So:
   one password (argon2id: tens of milliseconds of one core and 19 MiB;
   server/security/passwords.py). They take none of the other requests' places, so a queue of
   sign-ins never holds up syncs, and a sign-in that has its place never waits behind syncs.
+  A place is held for the whole sign-in (its queries too, and the wait for a hashing thread:
+  one per core), so there are more places (4) than cores: with 2, sign-ins waited in this
+  queue past its limit in the morning burst on a loaded 2-core machine (docs/performance.md).
   The pool is sized for both lanes.
 - A request that has waited `request_queue_seconds` without its turn is answered 503
   `server_busy` with `Retry-After`: the phone keeps its records and syncs again later (the field

@@ -16,9 +16,9 @@ morning (sessions end after 8 idle hours), so a 2-core server spent its morning 
 (server/security/admission.py) bound the cores and memory that sign-ins take. Hashes made with
 other parameters still verify and are replaced at the user's next sign-in (`needs_rehash`).
 
-Every hash and check runs on a few threads of its own (`use_threads`; the server sets as many
-as it has sign-in places). Not for speed — the request's thread would wait either way — but
-for memory: glibc keeps the freed 19 MiB in the malloc arena of the thread that hashed, so with
+Every hash and check runs on a few threads of its own (`use_threads`; the server sets one per
+core, at most one per sign-in place). Not for speed — the request's thread would wait either way —
+but for memory: glibc keeps the freed 19 MiB in the malloc arena of the thread that hashed, so with
 checks on any of the 40 request threads the server grew by 19 MiB for every thread that ever
 checked a password (measured: 14 threads, +266 MiB); on dedicated threads it is theirs only.
 """
