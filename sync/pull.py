@@ -66,6 +66,8 @@ def pull(session: Session, actor: Actor, request: PullRequest) -> dict[str, Any]
         changes: list[dict[str, Any]] = []
         next_cursor = cursor
         has_more = False
+        if not created:
+            clients.bookkeeping_only(session)
     else:
         if scope.reconcile(session, actor):
             high = committed_seq(session)  # this transaction's own number: the flips it recorded

@@ -60,7 +60,8 @@ from sync import serialize
 from sync.cursor import Key, end_of
 
 LEAVE_RANK = 0
-FLIP_BATCH = 10  # entering cases expanded per query round
+FLIP_BATCH = 10  # entering cases expanded per query round, at least
+ROWS_PER_CASE = 50  # about what a case holds after a year of visits: a round of `limit // 50` cases fills a page
 
 
 @dataclass(frozen=True)
@@ -207,9 +208,9 @@ def _changed(session: Session, user_id: uuid.UUID, pos: Key, high: int, n: int) 
 
 
 def _flips(
-    session: Session, user_id: uuid.UUID, pos: Key, high: int
+    session: Session, user_id: uuid.UUID, pos: Key, high: int, size: int
 ) -> Iterator[list[tuple[uuid.UUID, bool, int]]]:
-    """Part 1: the user's scope flips from `pos` on, in key order, a few at a time."""
+    """Part 1: the user's scope flips from `pos` on, in key order, `size` at a time."""
     vis = SyncVisibility
     seq, case_id, inclusive = pos[0], pos[1], True
     while True:
@@ -221,7 +222,7 @@ def _flips(
                 .where(vis.user_id == user_id, vis.sync_seq <= high)
                 .where(or_(vis.sync_seq > seq, and_(vis.sync_seq == seq, same)))
                 .order_by(vis.sync_seq, vis.case_id)
-                .limit(FLIP_BATCH)
+                .limit(size)
             )
         ]  # fmt: skip
         if not batch:
@@ -265,7 +266,10 @@ def page(
     changed = _changed(session, user_id, pos, high, budget)
     out: list[Item] = []
     nxt = 0
-    for batch in _flips(session, user_id, pos, high):
+    # Cases expanded per round: about a page's worth (a round costs a query per kind; the last
+    # round of a page is read again by the next page, from the case the page ended in).
+    size = max(FLIP_BATCH, limit // ROWS_PER_CASE)
+    for batch in _flips(session, user_id, pos, high, size):
         for item in _expand(session, batch, floor):
             if item.key <= pos:
                 continue  # already sent: the page before ended inside this case
