@@ -26,6 +26,7 @@ from server.alerts import lifecycle
 from server.models import Alert, Case, Contact, Household, MilestoneEvent, Person
 
 PUSH_BATCH = 500
+PULL_PAGE = 1000  # what the field app asks for (pwa/js/sync.js PULL_LIMIT; the server's most, sync/envelope.py)
 JST = dt.timezone(dt.timedelta(hours=9))
 
 
@@ -76,7 +77,7 @@ def _initial_sync(b: Bench, gzipped: list[int] | None = None) -> tuple[int, int,
     JSON uncompressed; `gzipped` collects what each page would be behind a compressing proxy."""
     client_id, cursor, size, changes, pages = str(uuid.uuid4()), "", 0, 0, 0
     while True:
-        params = {"client_id": client_id, **({"cursor": cursor} if cursor else {})}
+        params = {"client_id": client_id, "limit": str(PULL_PAGE), **({"cursor": cursor} if cursor else {})}
         r = b.worker.get("/api/sync/pull", params=params)
         if r.status_code != 200:
             raise RuntimeError(f"pull answered {r.status_code}")
