@@ -14,6 +14,11 @@ Definitions (each one a single set-based query over the cases in the report's sc
   (consent-based) or other — read from the record's sharing basis.
 A contact's day is its Tokyo calendar day (a visit at 00:30 on 1 April JST belongs to the new 年度).
 
+The figures about contact attempts for whole months (a 年度, a quarter: the dashboard and the city's
+CSV) are read from a per case and month summary of the contacts, brought up to date first
+(services/report_summary.py: a derived cache, tested equal to the live query); other periods read
+the contacts themselves.
+
 Scope: a supervisor reports on the municipality (REPORT_READ); a coordinator sees their own team's
 figures on the dashboard (TEAM_REPORT_READ) but cannot export the municipality's report.
 """
@@ -26,19 +31,21 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Date, Integer, String, and_, case, exists, func, literal, null, select, text, union_all
+from sqlalchemy import Date, Integer, String, and_, case, cast, exists, func, literal, null, select, text, union_all
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from server.db import UTCDateTime
 from server.errors import ApiError
-from server.models import Case, Contact, MilestoneEvent
+from server.models import Case, Contact, ContactMonth, MilestoneEvent
+from server.models.report import method_column
 from server.permissions import Actor, Permission, case_scope
+from server.services import report_summary
 from server.services.derived import day_start, effective_contacts, is_effective, local_date
 from server.vocab import CLOSED_REASONS, CONTACT_METHODS, REFERRAL_SOURCES
 
 OUTREACH_ITEM = 4  # 社会福祉法第106条の4第2項第4号
-MEETING_KINDS = {"SHIEN_KAIGI_106_6": "shien_kaigi", "CONSENT": "jusou_kaigi"}
+MEETING_KINDS = {report_summary.SHIEN_KAIGI: "shien_kaigi", report_summary.JUSOU_KAIGI: "jusou_kaigi"}
 MEETING_KIND_ORDER = ("shien_kaigi", "jusou_kaigi", "other")
 
 
@@ -84,7 +91,8 @@ def indicators(
     scope = report_scope(actor, team_id)
     lo, hi = day_start(start), day_start(end + dt.timedelta(days=1))
     out = Indicators(start=start, end=end)
-    _contact_figures(session, out, scope, lo, hi)
+    if not (_month_aligned(start, end) and _summary_figures(session, out, scope)):
+        _contact_figures(session, out, scope, lo, hi)
 
     new = dict(
         session.execute(
@@ -134,6 +142,72 @@ def _months(start: dt.date, end: dt.date) -> list[dt.date]:
     return months
 
 
+def _month_aligned(start: dt.date, end: dt.date) -> bool:
+    """Whether [start, end] is whole Tokyo months (a 年度, a quarter): what the summary answers."""
+    return start.day == 1 and (end + dt.timedelta(days=1)).day == 1 and start <= end
+
+
+def _summary_figures(session: Session, out: Indicators, scope: ColumnElement[bool]) -> bool:
+    """The figures about the period's contact attempts from the per case and month summary
+    (services/report_summary.py), brought up to date first; the same definitions as
+    `_contact_figures`, which answers instead when this returns False (a period holding a method or
+    a reach outside the vocabulary, which the summary cannot name)."""
+    report_summary.refresh(session)
+    months = _months(out.start, out.end)
+    cm = ContactMonth
+    in_period = (
+        select()
+        .select_from(cm)
+        .join(Case, Case.id == cm.case_id)
+        .where(scope, cm.month >= months[0], cm.month <= months[-1])
+    )
+    method_cols = [cm.__table__.c[method_column(m)] for m in CONTACT_METHODS]
+    sums = session.execute(
+        in_period.add_columns(
+            cm.month, func.sum(cm.unusual), func.sum(cm.n_person), func.sum(cm.n_family), func.sum(cm.n_none),
+            func.sum(cm.meet_shien), func.sum(cm.meet_jusou), *(func.sum(c) for c in method_cols),
+        ).group_by(cm.month)
+    ).all()  # fmt: skip
+    if any(row[1] for row in sums):
+        return False
+    index = {m: i for i, m in enumerate(months)}
+    by_method: dict[str, int] = dict.fromkeys(CONTACT_METHODS, 0)
+    monthly = [dict.fromkeys(("person", "family", "none"), 0) for _m in months]
+    shien = jusou = 0
+    for month, _unusual, person, family, none, m_shien, m_jusou, *per_method in sums:
+        monthly[index[month]] = {"person": int(person), "family": int(family), "none": int(none)}
+        shien, jusou = shien + int(m_shien), jusou + int(m_jusou)
+        for method, n in zip(CONTACT_METHODS, per_method, strict=True):
+            by_method[method] += int(n)
+    # Per case in the period (a few thousand rows): whether it reached the person, the family, and
+    # its first reach of the person ever, which counts when it falls in the period.
+    per_case = session.execute(
+        in_period.add_columns(
+            # as text: thousands of uuid.UUID objects cost more than the statement
+            cast(Case.person_id, String), Case.identified_on, func.max(cm.n_person), func.max(cm.n_family),
+            func.min(cm.case_first_person_at),
+        ).group_by(Case.id, Case.person_id, Case.identified_on)
+    ).all()  # fmt: skip
+    lo, hi = day_start(out.start), day_start(out.end + dt.timedelta(days=1))
+    persons, reached, families, days = set(), set(), set(), []
+    for person_id, identified, met, fam, first_at in per_case:
+        persons.add(person_id)
+        if met:
+            reached.add(person_id)
+        if fam:
+            families.add(person_id)
+        if first_at is not None and lo <= first_at < hi:
+            days.append(max((local_date(first_at) - identified).days, 0))
+    out.persons_supported, out.persons_reached, out.families_reached = len(persons), len(reached), len(families)
+    out.contacts_by_method = by_method
+    out.contacts_total = sum(by_method.values())
+    out.meetings = {"shien_kaigi": shien, "jusou_kaigi": jusou, "other": by_method["MEETING"] - shien - jusou}
+    out.monthly = list(zip(months, monthly, strict=True))
+    out.days_to_person_count = len(days)
+    out.days_to_person_median = float(statistics.median(days)) if days else None
+    return True
+
+
 def _contact_figures(
     session: Session, out: Indicators, scope: ColumnElement[bool], lo: dt.datetime, hi: dt.datetime
 ) -> None:
@@ -152,7 +226,9 @@ def _contact_figures(
         )
 
     eff, rows = period()
-    bucket = case(*[(eff.c.occurred_at < b, i - 1) for i, b in enumerate(bounds[1:], start=1)], else_=len(months) - 1)
+    whens = [(eff.c.occurred_at < b, i - 1) for i, b in enumerate(bounds[1:], start=1)]
+    # (a CASE needs at least one WHEN: a period within one month has a single bucket)
+    bucket = case(*whens, else_=len(months) - 1) if whens else literal(0)
     eff2, rows2 = period()
     person, family = eff2.c.reached == "person", eff2.c.reached == "family"
     per_case = (

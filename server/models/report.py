@@ -1,0 +1,54 @@
+"""The dashboard's summary of contacts: a derived cache, rebuilt from the contacts at will and never
+edited by hand or synced (server/services/report_summary.py keeps it up to date; its watermark is a
+`derived_watermark` row, server/models/derived.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import ForeignKey, Integer
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.db import Base
+
+
+def method_column(method: str) -> str:
+    """The summary column counting the attempts made by `method` (one per vocab.CONTACT_METHODS;
+    tests/test_report_summary.py checks that each has its column)."""
+    return f"m_{method.lower()}"
+
+
+class ContactMonth(Base):
+    """Per case and Tokyo calendar month with contacts: the counts the 実績報告 reads of that
+    month's effective contacts (each attempt once, with its latest correction's values)."""
+
+    __tablename__ = "report_contact_month"
+    # SQLite: the rows stored in key order, so a case's months are read without a lookup per row.
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 - SQLAlchemy reads this class attribute
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), primary_key=True)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)  # the month's first day
+    n_person: Mapped[int] = mapped_column(Integer)  # attempts that reached the person
+    n_family: Mapped[int] = mapped_column(Integer)  # … the family
+    n_none: Mapped[int] = mapped_column(Integer)  # … nobody
+    # MEETING attempts by sharing basis (the rest of m_meeting are other meetings)
+    meet_shien: Mapped[int] = mapped_column(Integer)  # SHIEN_KAIGI_106_6: 支援会議
+    meet_jusou: Mapped[int] = mapped_column(Integer)  # CONSENT: 重層的支援会議
+    # Attempts whose method or `reached` is outside the vocabulary: the summary cannot say them,
+    # so a period holding any is answered by the live query.
+    unusual: Mapped[int] = mapped_column(Integer)
+    first_person_at: Mapped[dt.datetime | None]  # the month's first attempt that reached the person
+    # The case's first attempt that reached the person, of any month (the same on each of its rows:
+    # a case is always recomputed whole): 把握から本人接触まで needs no look at earlier months.
+    case_first_person_at: Mapped[dt.datetime | None]
+    # attempts by method (vocab.CONTACT_METHODS; `method_column` names them)
+    m_home_visit: Mapped[int] = mapped_column(Integer)
+    m_accompaniment: Mapped[int] = mapped_column(Integer)
+    m_phone: Mapped[int] = mapped_column(Integer)
+    m_letter: Mapped[int] = mapped_column(Integer)
+    m_digital_message: Mapped[int] = mapped_column(Integer)
+    m_office_visit: Mapped[int] = mapped_column(Integer)
+    m_community_setting: Mapped[int] = mapped_column(Integer)
+    m_agency_liaison: Mapped[int] = mapped_column(Integer)
+    m_meeting: Mapped[int] = mapped_column(Integer)
