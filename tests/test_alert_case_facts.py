@@ -127,3 +127,27 @@ def test_the_evaluation_sees_a_contact_recorded_since_the_last_one(
     assert {e.rule for e in run(db_factory, now).of("raised") if e.case_id == case.id} >= {"S3"}
     factory.contact(case, worker, "MET_PERSON", occurred_at=day_at(D0 + dt.timedelta(days=3)), amends_id=made[3].id)
     assert {e.rule for e in run(db_factory, now).of("resolved") if e.case_id == case.id} == {"S3"}
+
+
+def test_raised_alerts_are_inserted_numbered_not_stamped_again_at_commit(
+    factory: Factory, worker: User, db_factory: sessionmaker[Session]
+) -> None:
+    from sqlalchemy import event
+
+    from server.models import Alert, SyncCounter
+
+    cases = [factory.case(workers=(worker,), family_name=f"件{i}", identified_on=D0) for i in range(3)]
+    statements: list[str] = []
+    bind = db_factory.kw["bind"]
+    listener = lambda *a: statements.append(a[2])  # noqa: E731
+    event.listen(bind, "before_cursor_execute", listener)
+    try:
+        report = run(db_factory, day_at(D0 + dt.timedelta(days=40)))
+    finally:
+        event.remove(bind, "before_cursor_execute", listener)
+    raised = {e.alert_id for e in report.of("raised")}
+    assert {e.case_id for e in report.of("raised")} >= {c.id for c in cases}
+    with db_factory() as s:
+        counter = s.scalars(select(SyncCounter.seq)).one()
+        assert set(s.scalars(select(Alert.sync_seq).where(Alert.id.in_(raised)))) == {counter}
+    assert not [q for q in statements if q.startswith("UPDATE alert SET sync_seq")]

@@ -37,7 +37,7 @@ from server.alerts.sqlfuncs import thresholds_by_team, thresholds_cte, today_in_
 from server.alerts.thresholds import Thresholds
 from server.db import new_id
 from server.models import Alert, Case, JobLease, User
-from server.models.sync_stamp import touch
+from server.models.sync_stamp import only_held, take_seq, touch
 from server.services import audit
 from server.services.derived import effective_contacts
 from server.vocab import AlertState
@@ -96,15 +96,28 @@ def insert_alert(session: Session, **values: object) -> Alert | None:
     return alert
 
 
-def insert_alerts(session: Session, rows: Iterable[dict[str, Any]]) -> list[AlertEvent]:
+def insert_alerts(session: Session, rows: Iterable[dict[str, Any]], *, number_now: bool = False) -> list[AlertEvent]:
     """Open many live alerts at once: multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING`, set-based
     instead of a savepoint per alert. A row whose case (or worker) already has a live alert of its
     rule — raised meanwhile by a concurrent transaction — is skipped by the partial unique indexes
     (the database waits for that transaction rather than failing), so there is still never more
-    than one. Returns a `raised` event for each alert actually inserted."""
+    than one. Returns a `raised` event for each alert actually inserted.
+
+    `number_now` (the evaluation, whose only synced writes after this are these rows): when every
+    row this transaction changed so far is one it holds, the alerts are inserted already numbered
+    for the phones' pull — the transaction's change number is taken first (the counter then stays
+    locked until COMMIT, as at commit; no row lock is taken after it but the inserts' own) — instead
+    of writing every new row a second time at commit (`UPDATE … SET sync_seq`, 42,000 rows and their
+    indexes at 40,000 cases)."""
     table: Table = Alert.__table__  # type: ignore[assignment]
     columns = ("id", "case_id", "subject_user_id", "team_id", "rule", "level", "opened_at", "escalated_at")
     params = [{"id": new_id(), "case_id": None, "subject_user_id": None, "escalated_at": None, **r} for r in rows]
+    if number_now and params:
+        session.flush()  # ORM changes are noted at flush: only_held must see them all
+    numbered = number_now and bool(params) and not session.in_nested_transaction() and only_held(session)
+    if numbered:
+        seq = take_seq(session)
+        params = [{**p, "sync_seq": seq} for p in params]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table).on_conflict_do_nothing().returning(*(table.c[c] for c in columns))
@@ -116,7 +129,8 @@ def insert_alerts(session: Session, rows: Iterable[dict[str, Any]]) -> list[Aler
                            case_id=row.case_id, subject_user_id=row.subject_user_id,
                            escalated=row.escalated_at is not None)
             )  # fmt: skip
-    touch(session, Alert, (e.alert_id for e in events))  # numbered for the phones' pull at commit
+    if not numbered:
+        touch(session, Alert, (e.alert_id for e in events), held=True)  # numbered for the phones' pull at commit
     return events
 
 
@@ -224,7 +238,7 @@ def evaluate(session: Session, now: dt.datetime, schedule: PushSchedule | None =
              "opened_at": now}
             for user_id in sorted(new_subjects)
         )  # fmt: skip
-    report.events.extend(insert_alerts(session, new_rows))
+    report.events.extend(insert_alerts(session, new_rows, number_now=True))
 
     session.flush()
     report.pushes_queued = notify(session, report.events, now, schedule)

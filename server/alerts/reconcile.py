@@ -178,7 +178,7 @@ def apply(session: Session, changes: Changes, now: dt.datetime, today: dt.date) 
     for name, ids, condition, values in writes:
         done[name] = _update(session, t, list(ids), condition, values)
     changed = set().union(*done.values())
-    touch(session, Alert, changed)
+    touch(session, Alert, changed, held=True)  # each UPDATE locked its rows (no SAVEPOINT)
     return [ev for write, ev in changes.events if ev.alert_id in done.get(write, set())]
 
 
