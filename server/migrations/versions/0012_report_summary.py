@@ -2,9 +2,10 @@
 its watermark is a derived_watermark row); an index of milestone events by rung and day
 
 Created empty: without a watermark row the next dashboard builds the summary from every contact.
-Numbered 0009 as reserved for it, but applied after 0011 (0010 and 0011 were committed first).
+Written as 0009 and renumbered 0012 before it was ever deployed: it is applied after 0011, and the
+numbers now follow the order.
 
-Revision ID: 0009
+Revision ID: 0012
 Revises: 0011
 """
 
@@ -15,7 +16,7 @@ from alembic import op
 
 import server.db
 
-revision: str = "0009"
+revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
