@@ -84,6 +84,15 @@ def db_factory(engine: Engine, test_engine: Engine) -> Iterator[sessionmaker[Ses
 
 
 @pytest.fixture
+def writer_factory(engine: Engine, db_factory: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions for a test that *writes* while a live server writes too: on SQLite they begin
+    IMMEDIATE, as the app's do. A deferred transaction that reads first and then writes fails at once
+    with "database is locked" when the server committed in between (WAL cannot upgrade a stale
+    snapshot); an immediate one waits its turn."""
+    return make_session_factory(engine)
+
+
+@pytest.fixture
 def db(db_factory: sessionmaker[Session]) -> Iterator[Session]:
     with db_factory() as session:
         yield session

@@ -33,8 +33,8 @@ def _device_id(page: Page) -> uuid.UUID:
     return uuid.UUID(str(value))
 
 
-def _revoke(db_factory: sessionmaker[Session], device_id: uuid.UUID) -> None:
-    with db_factory() as s, s.begin():
+def _revoke(writer_factory: sessionmaker[Session], device_id: uuid.UUID) -> None:
+    with writer_factory() as s, s.begin():  # the app may be writing too (its sync): wait, don't fail
         devices.revoke(s, None, device_id)
 
 
@@ -50,6 +50,7 @@ def _expect_wiped(page: Page) -> None:
 def test_a_revoked_phone_wipes_itself_at_its_next_sync(
     factory: Factory,
     db_factory: sessionmaker[Session],
+    writer_factory: sessionmaker[Session],
     phones,  # type: ignore[no-untyped-def]
 ) -> None:
     w = factory.user("worker1")
@@ -58,7 +59,7 @@ def test_a_revoked_phone_wipes_itself_at_its_next_sync(
     sign_in(page, "worker1")
     wait_synced(page)
     assert idb_entries(page) > 0 and dump_storage(page)["cached"]
-    _revoke(db_factory, _device_id(page))
+    _revoke(writer_factory, _device_id(page))
 
     page.get_by_role("button", name="今すぐ同期").click()
     _expect_wiped(page)
@@ -73,7 +74,7 @@ def test_a_revoked_phone_wipes_itself_at_its_next_sync(
 
 def test_a_revoked_phone_wipes_itself_even_when_locked(
     factory: Factory,
-    db_factory: sessionmaker[Session],
+    writer_factory: sessionmaker[Session],
     phones,  # type: ignore[no-untyped-def]
 ) -> None:
     w = factory.user("worker1")
@@ -84,7 +85,7 @@ def test_a_revoked_phone_wipes_itself_even_when_locked(
     wait_synced(page)
     device_id = _device_id(page)
     phone.close()  # in a pocket, on a train
-    _revoke(db_factory, device_id)
+    _revoke(writer_factory, device_id)
 
     page = phone.open()  # whoever found it opens the app, with signal, and never knows the PIN
     page.goto("/app/")
@@ -177,7 +178,7 @@ def test_signing_out_with_nothing_unsent_wipes_everything(
 
 def test_a_case_leaving_the_scope_leaves_the_phone(
     factory: Factory,
-    db_factory: sessionmaker[Session],
+    db_factory: sessionmaker[Session], writer_factory: sessionmaker[Session],
     phones,  # type: ignore[no-untyped-def]
 ) -> None:
     w = factory.user("worker1")
@@ -197,7 +198,7 @@ def test_a_case_leaving_the_scope_leaves_the_phone(
     assert f"case:{leaving.id}" in keys_before and f"history:{leaving.id}" in keys_before
     assert f"contact:{leaving.id}" in keys_before  # the draft
 
-    with db_factory() as s, s.begin():
+    with writer_factory() as s, s.begin():
         # Through the ORM, as the app does: the commit stamps the scope change for the phones' pull.
         for a in s.scalars(select(CaseAssignment).where(CaseAssignment.case_id == leaving.id)):
             a.ended_at = utcnow()
