@@ -283,13 +283,20 @@ def _number_cases_and_scope(rows: _Rows, scope: dict[uuid.UUID, list[uuid.UUID]]
             rows.add(SyncVisibility, {"user_id": uid, "case_id": cid, "visible": True, "sync_seq": flip,
                                       "changed_at": now})  # fmt: skip
     rows.flush((SyncVisibility,))
+    _analyze(rows.engine)
     # The per-case facts the stall rules read, as the evaluations would have kept them up to date.
     with Session(rows.engine) as session, session.begin():
         case_facts.refresh(session)
-    if rows.engine.dialect.name == "postgresql":
-        # As autovacuum would soon after a load: without statistics the planner guesses, and a
-        # dashboard query over fresh tables took minutes instead of milliseconds.
-        with rows.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+    _analyze(rows.engine)
+
+
+def _analyze(engine: Engine) -> None:
+    """As autovacuum would soon after a load: without statistics the planner guesses — a dashboard
+    query over fresh tables took minutes instead of milliseconds, and building the stall rules'
+    per-case facts at 40,000 cases ran for over 9 minutes (with statistics the whole 40,000-case
+    load, facts included, took 3.5 minutes)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
 
 
