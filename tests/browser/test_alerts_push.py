@@ -76,8 +76,34 @@ def _signed_in_phone(phones: Any, live_server: LiveServer, username: str = "work
     return page
 
 
-def _deliver(cdp: CDPSession, origin: str, registration_id: str, data: str) -> None:
+# Counts the notifications the worker has finished showing (wrapping the browser's
+# showNotification, not our code), so a test reads the list only once a push has been handled:
+# Chromium's getNotifications() drops a notification it has stored but not yet displayed (it
+# "synchronises" its database with the displayed ones), so polling the list while a push is being
+# shown is the likely reason one vanished in a CI run (10 s after its push the list still held
+# only the older notification).
+SHOWN_JS = """() => {
+  if (!self.__shown) {
+    self.__shown = {count: 0};
+    const show = self.registration.showNotification.bind(self.registration);
+    self.registration.showNotification = async (...args) => {
+      try { return await show(...args); } finally { self.__shown.count += 1; }
+    };
+  }
+  return self.__shown.count;
+}"""
+
+
+def _deliver(page: Page, cdp: CDPSession, origin: str, registration_id: str, data: str) -> None:
+    """Deliver a push and return once the worker's push handler has shown its notification."""
+    worker = _service_worker(page)
+    before: int = worker.evaluate(SHOWN_JS)
     cdp.send("ServiceWorker.deliverPushMessage", {"origin": origin, "registrationId": registration_id, "data": data})
+    deadline = time.monotonic() + 10
+    while (shown := worker.evaluate("() => self.__shown ? self.__shown.count : -1")) == before:
+        assert time.monotonic() < deadline, "the push was not shown"
+        page.wait_for_timeout(20)
+    assert shown == before + 1, "the service worker restarted while a push was delivered"
 
 
 NOTIFICATIONS_JS = """async () => {
@@ -138,15 +164,15 @@ def test_a_push_shows_a_notification_and_a_tap_opens_the_alert(
     wait_synced(page)
     cdp, reg = _registration(page)
 
-    _deliver(cdp, live_server.url, reg, encode(payload).decode())
+    _deliver(page, cdp, live_server.url, reg, encode(payload).decode())
     [shown] = _notifications(page, 1)
     one = "確認が必要なケースがあります（1件）"
     assert shown == {"title": "寄り添い", "body": one, "tag": "alerts", "url": f"/alerts/{alert.id}"}
     # The same kind again replaces it (tag), rather than piling up.
     two = {**payload, "count": 2, "body": "確認が必要なケースがあります（2件）", "url": "/alerts"}
-    _deliver(cdp, live_server.url, reg, encode(two).decode())
+    _deliver(page, cdp, live_server.url, reg, encode(two).decode())
     assert _replaced(page, "/alerts") == [{**shown, "body": "確認が必要なケースがあります（2件）", "url": "/alerts"}]
-    _deliver(cdp, live_server.url, reg, encode(payload).decode())
+    _deliver(page, cdp, live_server.url, reg, encode(payload).decode())
     assert _replaced(page, f"/alerts/{alert.id}") == [shown]
     expect(page.get_by_role("heading", name="担当ケース")).to_be_visible()
 
@@ -162,7 +188,7 @@ def test_a_push_shows_a_notification_and_a_tap_opens_the_alert(
     page.get_by_role("link", name="設定").click()
     page.get_by_role("button", name="今すぐロック").click()
     expect(page.get_by_role("heading", name="ロック中")).to_be_visible()
-    _deliver(cdp, live_server.url, reg, encode(payload).decode())
+    _deliver(page, cdp, live_server.url, reg, encode(payload).decode())
     assert _notifications(page, 1) == [shown]
     _tap(page, "alerts")
     expect(page.get_by_role("heading", name="ロック中")).to_be_visible()
@@ -180,7 +206,7 @@ def test_an_unreadable_push_still_shows_a_notification_and_no_link_leaves_the_ap
     cdp, reg = _registration(page)
     generic = {"title": "寄り添い", "body": "確認が必要なケースがあります", "tag": "alerts", "url": "/alerts"}
 
-    _deliver(cdp, live_server.url, reg, "not json {")
+    _deliver(page, cdp, live_server.url, reg, "not json {")
     assert _notifications(page, 1) == [generic]
     _tap(page, "alerts")
     expect(page.get_by_role("heading", name="アラート")).to_be_visible()
@@ -190,7 +216,7 @@ def test_an_unreadable_push_still_shows_a_notification_and_no_link_leaves_the_ap
     # Readable JSON without what a notification needs: the generic text again.
     page.evaluate("location.hash = '#/'")
     expect(page.get_by_role("heading", name="担当ケース")).to_be_visible()
-    _deliver(cdp, live_server.url, reg, json.dumps({"v": 1, "kind": "alerts", "count": 1, "url": "/alerts"}))
+    _deliver(page, cdp, live_server.url, reg, json.dumps({"v": 1, "kind": "alerts", "count": 1, "url": "/alerts"}))
     assert _notifications(page, 1) == [generic]
 
     # A link off the app's two destinations leads to the alert list, never elsewhere.
@@ -198,7 +224,7 @@ def test_an_unreadable_push_still_shows_a_notification_and_no_link_leaves_the_ap
     expect(page.get_by_role("heading", name="設定")).to_be_visible()
     evil = {"v": 1, "kind": "urgent", "count": 1, "tag": "urgent", "title": "寄り添い",
             "body": "緊急の確認が必要なケースがあります（1件）", "url": f"https://evil.example/alerts/{uuid.uuid4()}"}
-    _deliver(cdp, live_server.url, reg, json.dumps(evil))
+    _deliver(page, cdp, live_server.url, reg, json.dumps(evil))
     assert len(_notifications(page, 2)) == 2
     _tap(page, "urgent")
     expect(page.get_by_role("heading", name="アラート")).to_be_visible()
@@ -276,7 +302,8 @@ def _wait_rows(db_factory: sessionmaker[Session], endpoint: str, count: int) -> 
 
 
 def test_notifications_are_asked_for_only_after_a_tap_re_sent_on_opening_and_dropped_at_sign_out(
-    factory: Factory, db_factory: sessionmaker[Session], live_server, phones  # type: ignore[no-untyped-def]
+    factory: Factory, db_factory: sessionmaker[Session], writer_factory: sessionmaker[Session],
+    live_server, phones  # type: ignore[no-untyped-def]
 ) -> None:
     w = factory.user("worker1")
     p256dh, auth = _subscription_keys()
@@ -309,7 +336,7 @@ def test_notifications_are_asked_for_only_after_a_tap_re_sent_on_opening_and_dro
     assert row.device_id is not None
 
     # The server forgets it (as after a restore); the next opening sends it again, without asking.
-    with db_factory() as s, s.begin():
+    with writer_factory() as s, s.begin():  # the app may be syncing: wait, don't fail
         s.delete(s.get_one(PushSubscription, row.id))
     phone.close()
     page = open_phone()
