@@ -11,7 +11,9 @@ Restore, into an empty database (or with `force`, one that is emptied first):
 4. PostgreSQL identity sequences are set past the restored rows;
 5. the server gets a NEW epoch (sync/PROTOCOL.md §9): every phone pulls its scope afresh and
    re-sends the mutations the restored server lacks; every session of the backup ends;
-6. the audit chain is verified and the restore itself is audited.
+6. the audit chain is verified and the restore itself is audited;
+7. PostgreSQL gathers the planner's statistics (ANALYZE): fresh tables have none until autovacuum
+   comes round, and without them the stall rules' first statement at 40,000 cases ran for minutes.
 """
 
 from __future__ import annotations
@@ -271,5 +273,7 @@ def restore(engine: Engine, path: Path, key: str, *, force: bool = False) -> Res
         )
     with engine.begin() as conn:
         _reset_sequences(conn)  # 4. (after the restore's own audit row)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("ANALYZE")  # 7.
     counts["user_session"] = 0
     return RestoreReport(revision, counts, time.monotonic() - started, str(epoch), audit_rows, breaks, ended)
