@@ -80,14 +80,18 @@ def overview(
         r: int(n) for r, n in session.execute(select(Alert.rule, func.count()).where(live).group_by(Alert.rule))
     }
 
+    # The open assignments of cases not closed. Asked as "not one of the closed cases" (a few hundred,
+    # read once through the status index) rather than by joining every assignment to its case:
+    # SQLite looked up each of the 12,000 assignments' cases (two seeks each, 25 ms of the page).
+    # The same rows: every assignment has its case (foreign key) and a case's status is never NULL.
+    closed = select(Case.id).where(Case.status == CaseStatus.CLOSED)
     load = (
         select(
             CaseAssignment.user_id,
             func.count().label("total"),
             func.sum(case((CaseAssignment.is_primary, 1), else_=0)).label("primary"),
         )
-        .join(Case, Case.id == CaseAssignment.case_id)
-        .where(CaseAssignment.ended_at.is_(None), Case.status != CaseStatus.CLOSED)
+        .where(CaseAssignment.ended_at.is_(None), CaseAssignment.case_id.not_in(closed))
         .group_by(CaseAssignment.user_id)
         .subquery()
     )
