@@ -9,16 +9,12 @@ and 300,000 events: most of the evaluation's time — although between two evalu
 only the cases that received a record change.
 
 How: `case_contact_facts` and `case_milestone_facts` hold one row per case with contacts (with
-milestone events), and `derived_watermark` the change number up to which each is complete. Every
-contact and milestone row carries its transaction's commit-ordered `sync_seq`
-(server/models/sync_stamp.py), and every transaction numbered up to the counter's committed value
-has committed: the rows numbered in (watermark, counter] are exactly those that arrived or were
-corrected since. Their cases' facts are recomputed from those cases' whole histories and the
-watermark moves to the counter. Recomputing is idempotent: a row committed meanwhile may be read
-too, and its case is recomputed again the next time. Contacts and milestone events are never
-deleted or moved to another case, and a correction is a new contact row of the same case, so no
-other case's facts can change. Nothing is added to the sync push: the evaluation catches up, under
-its own lock.
+milestone events), kept up to date from a watermark in `derived_watermark` (services/kept.py: the
+cases whose rows are numbered since the watermark are recomputed from their whole histories, and the
+watermark moves to the counter). Contacts and milestone events are never deleted or moved to another
+case, and a correction is a new contact row of the same case, so the cases of the rows numbered since
+are the only ones whose facts can change. Nothing is added to the sync push: each evaluation catches
+up first, under its lock, and so do `yorisoi migrate` and the alert runner's pass.
 
 Derived and rebuildable: without a watermark row (a new installation, after the migration, or after
 `forget`) the next refresh recomputes every case.
@@ -27,22 +23,21 @@ Derived and rebuildable: without a watermark row (a new installation, after the 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, case, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Select, Table, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
-from server.models import CaseContactFacts, CaseMilestoneFacts, Contact, DerivedWatermark, MilestoneEvent, SyncCounter
+from server.models import CaseContactFacts, CaseMilestoneFacts, Contact, MilestoneEvent
+from server.services import kept
 from server.services.derived import effective_contacts, is_effective
 from server.vocab import MILESTONE_RANK, MILESTONES, NEGATIVE_OUTCOMES, SETBACK
 
 # Methods that are not an attempt to reach the person or the family (S3 does not count them).
 NOT_ATTEMPTS = ("AGENCY_LIAISON", "MEETING")
-CHUNK = 1000  # cases recomputed per statement
 # More changed cases than this since the last refresh (an import, a long pause): one pass over every
 # contact costs less than looking each case up.
 REBUILD_ABOVE = 20_000
@@ -143,62 +138,31 @@ def climb(cases: Collection[uuid.UUID] | None = None) -> Select[uuid.UUID, Any, 
     return query.group_by(me.case_id)
 
 
-@dataclass(frozen=True)
-class Kept:
-    """A derived table of per-case facts: the records it is computed from and how."""
-
-    table: Table
-    source: Any  # the model whose rows' sync_seq say which cases changed
-    rows: Callable[[Collection[uuid.UUID] | None], Select[Any]]  # its rows (for these cases, or all)
-
-    @property
-    def name(self) -> str:
-        return self.table.name
-
-
-CONTACT_FACTS = Kept(CaseContactFacts.__table__, Contact, contact_rows)  # type: ignore[arg-type]
-MILESTONE_FACTS = Kept(CaseMilestoneFacts.__table__, MilestoneEvent, climb)  # type: ignore[arg-type]
+_CONTACT_TABLE: Table = CaseContactFacts.__table__  # type: ignore[assignment]
+_MILESTONE_TABLE: Table = CaseMilestoneFacts.__table__  # type: ignore[assignment]
+CONTACT_FACTS = kept.Kept(
+    "case_contact_facts", _CONTACT_TABLE, contact_rows, kept.numbered_cases(Contact), REBUILD_ABOVE
+)
+MILESTONE_FACTS = kept.Kept(
+    "case_milestone_facts", _MILESTONE_TABLE, climb, kept.numbered_cases(MilestoneEvent), REBUILD_ABOVE
+)
 KEPT = (CONTACT_FACTS, MILESTONE_FACTS)
 
 
 def refresh(session: Session) -> dict[str, int]:
-    """Bring every kept table up to date; how many cases each recomputed. Run under the
-    evaluation's lock (lifecycle.evaluate): two refreshes at once would both write a watermark."""
-    upto = int(session.scalars(select(SyncCounter.seq).where(SyncCounter.id == 1)).one())
-    return {kept.name: _refresh(session, kept, upto) for kept in KEPT}
+    """Bring every kept table up to date (services/kept.py); how many cases each recomputed — after
+    a rebuild, how many rows it holds. Run by the evaluation under its lock (lifecycle.evaluate),
+    and by `yorisoi migrate`; concurrent refreshes serialize on the watermark rows."""
+    upto = kept.counter(session)
+    done: dict[str, int] = {}
+    for facts in KEPT:
+        n = kept.refresh(session, facts, upto)
+        if n == kept.REBUILT:
+            n = int(session.scalars(select(func.count()).select_from(facts.table)).one())
+        done[facts.name] = n
+    return done
 
 
-def _refresh(session: Session, kept: Kept, upto: int) -> int:
-    w = DerivedWatermark
-    mark = session.scalar(select(w.seq).where(w.name == kept.name).with_for_update())
-    if mark is None:
-        return rebuild(session, kept, upto)
-    if mark >= upto:
-        return 0
-    src = kept.source
-    changed = sorted(set(session.scalars(select(src.case_id).where(src.sync_seq > mark, src.sync_seq <= upto))))
-    if len(changed) > REBUILD_ABOVE:
-        return rebuild(session, kept, upto)
-    t, columns = kept.table, [c.name for c in kept.table.columns]
-    for i in range(0, len(changed), CHUNK):
-        chunk = changed[i : i + CHUNK]
-        session.execute(delete(t).where(t.c.case_id.in_(chunk)))
-        session.execute(insert(t).from_select(columns, kept.rows(chunk)))
-    session.execute(update(w).where(w.name == kept.name).values(seq=upto))
-    return len(changed)
-
-
-def rebuild(session: Session, kept: Kept, upto: int) -> int:
-    """Recompute every case's facts; the watermark moves to `upto` (a committed counter value)."""
-    t = kept.table
-    session.execute(delete(t))
-    session.execute(insert(t).from_select([c.name for c in t.columns], kept.rows(None)))
-    forget(session, kept)
-    session.add(DerivedWatermark(name=kept.name, seq=upto))
-    session.flush()
-    return int(session.scalars(select(func.count()).select_from(t)).one())
-
-
-def forget(session: Session, kept: Kept) -> None:
+def forget(session: Session, facts: kept.Kept) -> None:
     """Drop the watermark: the next refresh recomputes every case."""
-    session.execute(delete(DerivedWatermark).where(DerivedWatermark.name == kept.name))
+    kept.forget(session, facts)

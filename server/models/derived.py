@@ -1,5 +1,5 @@
 """Derived tables: summaries the app recomputes from the records, never edited by hand and never
-synced. Each can be rebuilt from scratch (delete its watermark row); see server/alerts/contact_facts.py."""
+synced. Each can be rebuilt from scratch (delete its watermark row); see server/services/kept.py."""
 
 from __future__ import annotations
 

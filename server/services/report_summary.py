@@ -1,5 +1,5 @@
 """The dashboard's summary of contacts: per case and Tokyo month, the counts the 実績報告 reads, kept
-up to date at read time from the commit-ordered change numbers. A derived cache, never a total.
+up to date from the commit-ordered change numbers (services/kept.py). A derived cache, never a total.
 
 Why: the report's contact figures for a 年度 read that year's effective contacts (each attempt once,
 with its latest correction's values: services/derived.py) — at a city's default size 89,000 rows of
@@ -11,22 +11,17 @@ method and by meeting kind, and the month's first reach of the person. A month-a
 (team, program item, municipality), the person and the 把握日 are read live from the case, so a case
 that moves team or program item needs no recomputation.
 
-How it stays exact: every contact row carries its transaction's commit-ordered `sync_seq`
-(server/models/sync_stamp.py), and every transaction numbered up to the counter's committed value
-has committed. Its `derived_watermark` row holds the number up to which the summary is complete; a refresh
-recomputes, from their whole effective history, the cases of the contacts numbered in (watermark,
-counter] — and of the originals they correct, so a correction that moves an attempt to another
-month (or another case) is seen — and moves the watermark to the counter. Recomputing is idempotent:
-a contact committed meanwhile may be read too, and its case is recomputed again next time. Contacts
+How it stays exact: it is kept up to date from its `derived_watermark` row (services/kept.py: the
+cases of the contacts numbered since the watermark are recomputed from their whole effective history,
+and the watermark moves to the counter) — here also the cases of the originals those contacts
+correct, so a correction that moves an attempt to another month (or another case) is seen. Contacts
 are never deleted. Nothing is added to the write path (sync push, office forms).
 
-Concurrency: two dashboards refreshing at once would both recompute and both move the watermark.
-The refresh locks the watermark row (`SELECT … FOR UPDATE` on PostgreSQL, held until the request's
-transaction ends; SQLite's transactions already take the write lock at BEGIN) and re-reads it under
-the lock; a dashboard that finds the summary complete reads it without taking any lock.
-
-Rebuildable: without a watermark row (a new installation, after the migration, a restore of an older
-backup, or after `forget`) the next refresh builds the summary from every contact.
+When: `yorisoi migrate` builds it, and the alert runner's periodic pass brings it up to date, so a
+dashboard normally finds it complete and reads it without taking any lock; what arrived since the
+last pass is recomputed by the dashboard's own refresh (services/kept.py says how two at once
+serialize on the watermark row). Rebuildable: without a watermark row (a new installation, a restore
+of an older backup, or after `forget`) the next refresh builds the summary from every contact.
 """
 
 from __future__ import annotations
@@ -36,29 +31,27 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Date, Select, Table, and_, case, delete, func, insert, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Date, Select, Table, and_, case, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from server.models import Contact, ContactMonth, DerivedWatermark, SyncCounter
+from server.models import Contact, ContactMonth
 from server.models.report import method_column
+from server.services import kept
 from server.services.derived import effective_contacts
 from server.vocab import CONTACT_METHODS
 
 # Sharing bases that make a MEETING a 支援会議 or a 重層的支援会議 (reports.MEETING_KINDS).
 SHIEN_KAIGI, JUSOU_KAIGI = "SHIEN_KAIGI_106_6", "CONSENT"
 REACHED = ("person", "family", "none")
-CHUNK = 1000  # cases recomputed per statement
 # More changed cases than this since the last refresh (an import, a long pause): one pass over every
 # contact costs less than looking each case up.
 REBUILD_ABOVE = 5_000
 
 TABLE: Table = ContactMonth.__table__  # type: ignore[assignment]
-WATERMARKS: Table = DerivedWatermark.__table__  # type: ignore[assignment]
 NAME = "report_contact_month"  # this summary's row in derived_watermark
 
 
@@ -107,59 +100,31 @@ def computed(cases: Collection[uuid.UUID] | None = None) -> Select[Any]:
     return select(*(col.label(name) for name, col in columns.items())).group_by(eff.c.case_id, month)
 
 
-def _write(session: Session, cases: Collection[uuid.UUID] | None) -> None:
+def rows(cases: Collection[uuid.UUID] | None = None) -> Select[Any]:
+    """The table's rows: the summary's per month, with each case's first reach of the person ever."""
     months = computed(cases).subquery("cm")
     case_first = func.min(months.c.first_person_at).over(partition_by=months.c.case_id)
-    stmt = select(months, case_first.label("case_first_person_at"))
-    session.execute(insert(TABLE).from_select([c.name for c in stmt.selected_columns], stmt))
+    return select(months, case_first.label("case_first_person_at"))
 
 
-def _counter(session: Session) -> int:
-    """The counter's committed value: every transaction numbered up to it has committed
-    (sync/cursor.py `committed_seq`, read here directly: services do not import sync/)."""
-    return int(session.scalars(select(SyncCounter.seq).where(SyncCounter.id == 1)).one())
+def _changed(session: Session, mark: int, upto: int) -> set[uuid.UUID]:
+    """The cases of the contacts numbered in (mark, upto] and of the originals they correct."""
+    numbered = Contact.sync_seq > mark, Contact.sync_seq <= upto
+    originals = select(Contact.amends_id).where(*numbered, Contact.amends_id.is_not(None))
+    cases = set(session.scalars(select(Contact.case_id).where(*numbered)))
+    cases.update(session.scalars(select(Contact.case_id).where(Contact.id.in_(originals))))
+    return cases
+
+
+SUMMARY = kept.Kept(NAME, TABLE, rows, _changed, REBUILD_ABOVE)
 
 
 def refresh(session: Session) -> int:
     """Bring the summary up to date in the session's transaction; returns how many cases were
     recomputed (-1: every case, from scratch)."""
-    upto = _counter(session)
-    mark = session.scalar(select(WATERMARKS.c.seq).where(WATERMARKS.c.name == NAME))
-    if mark is not None and mark >= upto:
-        return 0  # complete: read without a lock
-    dialect = session.get_bind().dialect.name
-    if mark is None:  # never built: a row to lock, which two first dashboards create once
-        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(WATERMARKS)
-        session.execute(ins.values(name=NAME, seq=-1).on_conflict_do_nothing(index_elements=["name"]))
-    mark = int(session.scalars(select(WATERMARKS.c.seq).where(WATERMARKS.c.name == NAME).with_for_update()).one())
-    if mark >= upto:
-        return 0  # another dashboard brought it up to date while this one waited
-    if dialect == "postgresql":
-        session.execute(text("SET LOCAL jit = off"))  # see reports._contact_figures
-    recomputed = -1
-    if mark >= 0:
-        changed = Contact.sync_seq > mark, Contact.sync_seq <= upto
-        originals = select(Contact.amends_id).where(*changed, Contact.amends_id.is_not(None))
-        cases = set(session.scalars(select(Contact.case_id).where(*changed)))
-        cases.update(session.scalars(select(Contact.case_id).where(Contact.id.in_(originals))))
-        if len(cases) <= REBUILD_ABOVE:
-            ordered = sorted(cases)
-            for i in range(0, len(ordered), CHUNK):
-                chunk = ordered[i : i + CHUNK]
-                session.execute(delete(TABLE).where(TABLE.c.case_id.in_(chunk)))
-                _write(session, chunk)
-            recomputed = len(ordered)
-    if recomputed < 0:
-        session.execute(delete(TABLE))
-        _write(session, None)
-        if dialect == "postgresql":
-            # Statistics now, not when autovacuum comes by: without them the planner guessed 393
-            # rows for 24,000 and sorted them for each grouping.
-            session.execute(text(f"ANALYZE {TABLE.name}"))
-    session.execute(update(WATERMARKS).where(WATERMARKS.c.name == NAME).values(seq=upto))
-    return recomputed
+    return kept.refresh(session, SUMMARY)
 
 
 def forget(session: Session) -> None:
     """Drop the watermark: the next refresh rebuilds the summary from every contact."""
-    session.execute(delete(WATERMARKS).where(WATERMARKS.c.name == NAME))
+    kept.forget(session, SUMMARY)
