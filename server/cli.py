@@ -39,6 +39,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
     with _engine(settings) as engine:
         migrate.upgrade(engine)
+        migrate.refresh_kept(engine)  # the derived tables too: no request or evaluation builds them
     print("database is at the newest schema")
     return 0
 

@@ -11,6 +11,9 @@ lifetime, and shows in the database who ran last. Two evaluations that overlap a
 expiring mid-run, or `yorisoi check-stalled` by hand) are still safe: evaluations serialize on a
 row lock, and the unique indexes keep one live alert per case and rule.
 
+The leased pass also brings the dashboard's summary up to date (services/report_summary.py), so
+that a dashboard request normally finds it complete, or recomputes only what arrived since.
+
 Pushes are not leased: any process may flush the queue, because rows are claimed one by one.
 The first evaluation runs one interval after start, so a restart loop cannot hammer the database.
 Errors are logged by type only: exception messages can carry SQL parameters.
@@ -34,6 +37,7 @@ from server.models import JobLease
 from server.push import queue
 from server.push.delivery import PushSender, WebPushSender
 from server.push.vapid import load_or_create
+from server.services import report_summary
 from server.settings import Settings
 
 log = logging.getLogger("yorisoi.alerts")
@@ -92,7 +96,8 @@ class AlertRunner:
         return self._sender
 
     def evaluate_if_leased(self) -> Report | None:
-        """One leased evaluation; None when another process holds the lease."""
+        """One leased evaluation, then the dashboard's summary brought up to date; None when another
+        process holds the lease."""
         now = self.now()
         with self.factory() as session, session.begin():
             if not take_lease(session, LEASE, self.holder, now, 2 * self.interval):
@@ -100,6 +105,10 @@ class AlertRunner:
         with self.factory() as session, session.begin():
             report = evaluate(session, now, self.schedule)
             queue.prune(session, now)
+        # The dashboard's summary too (the evaluation refreshed the stall rules' facts), in its own
+        # transaction: a dashboard then recomputes only what arrived since this pass.
+        with self.factory() as session, session.begin():
+            report_summary.refresh(session)
         return report
 
     def flush(self) -> queue.FlushReport:
