@@ -26,11 +26,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from server.models import ServerState, SyncCounter
 from server.models.sync_stamp import take_seq
 
-__all__ = ["END", "Cursor", "Key", "committed_seq", "current_epoch", "end_of", "rotate_epoch", "take_seq"]
+__all__ = [
+    "END", "Cursor", "Key", "committed_seq", "counter_columns", "current_epoch", "end_of", "epoch_and_seq",
+    "rotate_epoch", "take_seq",
+]  # fmt: skip
 
 VERSION = "1"
 MAX_ID = uuid.UUID(int=(1 << 128) - 1)
@@ -92,6 +96,24 @@ def committed_seq(session: Session) -> int:
     """The highest change number every transaction up to which has committed (or this
     transaction's own number, when it took one: it holds the lock, everything below is committed)."""
     return int(session.scalars(select(SyncCounter.seq).where(SyncCounter.id == 1)).one())
+
+
+def counter_columns() -> tuple[ScalarSelect[uuid.UUID], ScalarSelect[int]]:
+    """The epoch and the committed change number as columns, for a statement that reads them with
+    something else in one round trip (sync/clients.py `peek`)."""
+    return (
+        select(ServerState.epoch).where(ServerState.id == 1).scalar_subquery(),
+        select(SyncCounter.seq).where(SyncCounter.id == 1).scalar_subquery(),
+    )
+
+
+_EPOCH_AND_SEQ = select(*counter_columns())
+
+
+def epoch_and_seq(session: Session) -> tuple[uuid.UUID, int]:
+    """`current_epoch` and `committed_seq` in one statement: a pull needs both."""
+    epoch, seq = session.execute(_EPOCH_AND_SEQ).one()
+    return epoch, int(seq)
 
 
 def rotate_epoch(session: Session) -> uuid.UUID:

@@ -20,7 +20,7 @@ from server.models import Device
 from server.permissions import Actor
 from server.services import audit
 from sync import clients, reference, scope, serialize, stream
-from sync.cursor import Cursor, committed_seq, current_epoch, end_of
+from sync.cursor import Cursor, committed_seq, end_of, epoch_and_seq
 from sync.envelope import PullRequest
 
 _SERIALIZERS: dict[str, Callable[[Any], dict[str, Any]]] = {
@@ -45,28 +45,53 @@ def _render(session: Session, items: list[stream.Item]) -> list[dict[str, Any]]:
     return out
 
 
+def _up_to_date(cursor: Cursor | None, epoch: uuid.UUID, high: int) -> bool:
+    """Nothing a pull shows can have changed since this cursor was answered: every such change — a
+    synced row, a scope flip, a user, team or city setting behind the scope or the reference data —
+    takes a change number (server/models/sync_stamp.py), and the counter has not moved."""
+    return (
+        cursor is not None
+        and cursor.epoch == epoch
+        and cursor.position == end_of(high)
+        and reference.static_current(cursor.ref)
+    )
+
+
 def pull(session: Session, actor: Actor, request: PullRequest) -> dict[str, Any]:
+    cursor = Cursor.decode(request.cursor)
     device: Device | None = None
     created = False
-    if request.client_id is not None:
-        device, created = clients.claim(session, actor, request.client_id)  # first lock: the device row
-    epoch = current_epoch(session)
-    cursor = Cursor.decode(request.cursor)
-    # Read before the scope is compared: every change numbered up to `high` is then reflected in
-    # the comparison, so a cursor at `high` stands for a scope already reconciled (see below).
-    high = committed_seq(session)
+    if request.client_id is None:
+        epoch, high = epoch_and_seq(session)
+    else:
+        # The commonest pull of all (every minute per open app) is up to date: it reads the device
+        # with the counter in one statement, unlocked, and may write nothing at all. Any other pull
+        # locks the device first (the lock order: sync/clients.py) and reads the counter again
+        # after the lock, so that a push of this device committed while it waited is within `high`
+        # as well as within the `last_mid` it answers.
+        seen = clients.peek(session, actor, request.client_id)
+        if seen is not None:
+            device, epoch, high = seen
+        if seen is None or not _up_to_date(cursor, epoch, high):
+            device, created = clients.claim(session, actor, request.client_id, new=seen is None)
+            epoch, high = epoch_and_seq(session)
+    # `high` is read before the scope is compared: every change numbered up to `high` is then
+    # reflected in the comparison, so a cursor at `high` stands for a scope already reconciled.
     reset = cursor is None or cursor.epoch != epoch or cursor.position[0] > high
-    if cursor is not None and not reset and cursor.position == end_of(high) and reference.static_current(cursor.ref):
-        # Up to date. Nothing a pull shows can have changed since this cursor was answered: every
-        # such change — a synced row, a scope flip, a user, team or city setting behind the scope
-        # or the reference data — takes a change number (server/models/sync_stamp.py), and the
-        # counter has not moved. So no scope comparison, stream or reference build: the answer
-        # is the same cursor and nothing (the commonest pull of all, every few minutes per phone).
+    if cursor is not None and _up_to_date(cursor, epoch, high):
+        # Up to date: no scope comparison, stream or reference build; the answer is the same
+        # cursor and nothing. Its only writes are bookkeeping (the device's last pull time, when
+        # due; the session's last-seen time, once a minute).
         items: list[stream.Item] = []
         changes: list[dict[str, Any]] = []
         next_cursor = cursor
         has_more = False
-        if not created:
+        now = utcnow()
+        if device is not None and (created or clients.pull_note_due(device, request.outbox_depth, now)):
+            clients.note_pull(device, request.outbox_depth, now)
+            if created:
+                clients.audit_registration(session, actor, device)
+        if not created and session.dirty:
             clients.bookkeeping_only(session)
     else:
         if scope.reconcile(session, actor):
@@ -86,10 +111,10 @@ def pull(session: Session, actor: Actor, request: PullRequest) -> dict[str, Any]
             floor=floor if has_more else high,
             ref=ref,
         )
-    if device is not None:
-        clients.note_pull(device, request.outbox_depth, utcnow())
-        if created:
-            clients.audit_registration(session, actor, device)
+        if device is not None:
+            clients.note_pull(device, request.outbox_depth, utcnow())
+            if created:
+                clients.audit_registration(session, actor, device)
     _audit(session, actor, device, items)
     return {
         "changes": changes,

@@ -228,3 +228,26 @@ def test_admin_page_lists_devices_and_revokes_only_for_admins(
         device = s.get(Device, phone.device_id)
         assert device is not None and device.revoked_at is not None and device.revoked_by is not None
     assert phone.pull().json()["error"]["code"] == "device_revoked"
+
+
+def test_a_signed_in_request_naming_a_revoked_device_is_told_to_wipe(
+    env: str, factory: Factory, phones: Any, db_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session and the named device's revocation are read in one query (server/services/auth.py
+    `identify`): a live session does not hide a revoked device, and an unknown or malformed device id
+    in the header is no revoked one."""
+    factory.user("w1")
+    lost, kept = phones("w1"), phones("w1")
+    assert lost.pull().status_code == 200 and kept.pull().status_code == 200
+    assert run_cli(monkeypatch, ["revoke-device", str(lost.device_id)]) == 0
+    for header in (str(uuid.uuid4()), "not-a-uuid"):
+        kept.http.headers["X-Yorisoi-Device"] = header
+        assert kept.http.get("/api/session").status_code == 200
+    kept.http.headers["X-Yorisoi-Device"] = str(lost.device_id)  # still signed in, as the kept phone
+    r = kept.http.get("/api/session")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "device_revoked"
+    assert r.headers["clear-site-data"] == CLEAR
+    signalled = (AuditEvent.action == "device.wipe_signalled", AuditEvent.device_id == lost.device_id)
+    assert count(db_factory, AuditEvent, *signalled) == 1
+    kept.http.headers["X-Yorisoi-Device"] = str(kept.device_id)
+    assert kept.pull().status_code == 200

@@ -4,18 +4,22 @@ change number: these changes move no synced row, and each must still reach the p
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.models import AuditEvent, Device, SyncCounter, Team, User
+from server.services import devices
+from sync import clients as clients_module
 from sync import reference
+from tests.conftest import PG_URL
 from tests.factories import Factory
-from tests.sync_support import Clients
+from tests.sync_support import Clients, Phone, contact_args
 
 
 @pytest.fixture
@@ -129,3 +133,99 @@ def test_a_new_server_version_resends_the_reference(factory: Factory, clients: C
 
 def entities_of(answer: dict[str, Any]) -> set[str]:
     return {c["entity"] for c in answer["changes"]}
+
+
+class Statements:
+    """The statements an app's requests run (lower-cased, whitespace folded)."""
+
+    def __init__(self, app: Any) -> None:
+        self.seen: list[str] = []
+        event.listen(app.state.engine, "before_cursor_execute", self._note)
+
+    def _note(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.seen.append(" ".join(statement.lower().split()))
+
+    def writes(self) -> list[str]:
+        """Statements that write or lock a row (but the session's last-seen time, touched once a
+        minute whatever the request: server/services/auth.py)."""
+        writing = [s for s in self.seen if s.startswith(("insert", "update", "delete")) or " for " in s]
+        found = [s for s in writing if not s.startswith("update user_session")]
+        self.seen.clear()
+        return found
+
+
+def pulled_at(db_factory: sessionmaker[Session], phone: Phone) -> tuple[Any, Any]:
+    with db_factory() as s:
+        device = s.get_one(Device, phone.client_id)
+        return device.last_pull_at, device.last_sync_at
+
+
+def age_books(db_factory: sessionmaker[Session], phone: Phone, by: dt.timedelta) -> None:
+    with db_factory() as s, s.begin():
+        device = s.get_one(Device, phone.client_id)
+        assert device.last_pull_at is not None and device.last_sync_at is not None
+        device.last_pull_at -= by
+        device.last_sync_at -= by
+
+
+def test_up_to_date_pull_with_recent_books_writes_and_locks_nothing(
+    factory: Factory, clients: Clients, app: Any, db_factory: sessionmaker[Session]
+) -> None:
+    """The app pulls every minute while open, and nearly every pull is up to date: it reads the
+    session, the device and the counter, and — while the device's last pull time is recent and its
+    outbox depth unchanged — writes nothing, takes no row lock, and so commits without a WAL flush
+    (sync/clients.py `pull_note_due`). The books stay true to `PULL_NOTE_INTERVAL`."""
+    w = factory.user("w1")
+    factory.case(workers=(w,))
+    phone = clients.phone("w1")
+    phone.http.headers[devices.HEADER] = str(phone.client_id)  # as the app does: the revoked check too
+    phone.sync()
+    phone.pull(outbox_depth=0)
+    before = pulled_at(db_factory, phone)
+    statements = Statements(app)
+    assert phone.pull(outbox_depth=0)["changes"] == []
+    assert statements.writes() == []
+    assert pulled_at(db_factory, phone) == before
+    # A changed outbox depth is written at once (the office's "not synced yet").
+    assert phone.pull(outbox_depth=2)["changes"] == []
+    assert [s.split(" set ")[0] for s in statements.writes()] == ["update device"]
+    with db_factory() as s:
+        assert s.get_one(Device, phone.client_id).outbox_depth == 2
+    # Books older than the interval are brought up to date, by an UPDATE that takes the only lock.
+    age_books(db_factory, phone, clients_module.PULL_NOTE_INTERVAL)
+    aged = pulled_at(db_factory, phone)
+    assert phone.pull(outbox_depth=2)["changes"] == []
+    assert [s.split(" set ")[0] for s in statements.writes()] == ["update device"]
+    last_pull, last_sync = pulled_at(db_factory, phone)
+    assert last_pull > aged[0] and last_sync > aged[1] and last_pull == last_sync
+
+
+def test_a_silent_phone_that_pulls_again_resolves_its_alert_the_same_day(
+    factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
+) -> None:
+    """端末が未同期 counts days from `last_sync_at`: a phone whose books are days old records its
+    first up-to-date pull at once."""
+    w = factory.user("w1")
+    factory.case(workers=(w,))
+    phone = clients.phone("w1")
+    phone.sync()
+    age_books(db_factory, phone, dt.timedelta(days=10))
+    assert phone.pull()["changes"] == []
+    last_pull, _ = pulled_at(db_factory, phone)
+    assert dt.datetime.now(dt.UTC) - last_pull < dt.timedelta(minutes=1)
+
+
+@pytest.mark.skipif(not PG_URL, reason="row locks are PostgreSQL's (SQLite runs one writer, from BEGIN IMMEDIATE)")
+def test_a_pull_that_sends_changes_locks_the_device_first(factory: Factory, clients: Clients, app: Any) -> None:
+    """Lock order (sync/PROTOCOL.md §6): a pull that may write more than its books locks the device
+    row before any other row, as a push does."""
+    w = factory.user("w1")
+    case = factory.case(workers=(w,))
+    phone = clients.phone("w1")
+    phone.sync()
+    other = clients.phone("w1")
+    assert other.do("contact.create", contact_args(case.id))["status"] == "applied"
+    statements = Statements(app)
+    assert [c["entity"] for c in phone.pull()["changes"]] == ["case", "contact"]
+    writes = statements.writes()
+    assert writes[0].startswith("select device.") and writes[0].endswith("for no key update"), writes

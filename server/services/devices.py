@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Delete, delete, select
+from sqlalchemy import Delete, bindparam, delete, select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -130,15 +130,30 @@ def _deleted(session: Session, statement: Delete) -> int:
 # ---- the wipe signal ----
 
 
-def revoked_device(session: Session, header: str | None) -> uuid.UUID | None:
-    """The device a request names in `X-Yorisoi-Device`, when that device is revoked."""
+def named_device(header: str | None) -> uuid.UUID | None:
+    """The device id an `X-Yorisoi-Device` header names (None when absent or not a UUID)."""
     if not header:
         return None
     try:
-        device_id = uuid.UUID(header.strip())
+        return uuid.UUID(header.strip())
     except ValueError:
         return None
-    found = session.scalar(select(Device.id).where(Device.id == device_id, Device.revoked_at.is_not(None)))
+
+
+# The device bound as `device_id` when it is revoked, else NULL. Built once: the session lookup
+# reads it as a column of its own statement (server/services/auth.py `identify`).
+REVOKED_ID = (
+    select(Device.id).where(Device.id == bindparam("device_id"), Device.revoked_at.is_not(None)).scalar_subquery()
+)
+_REVOKED = select(REVOKED_ID)
+
+
+def revoked_device(session: Session, header: str | None) -> uuid.UUID | None:
+    """The device a request names in `X-Yorisoi-Device`, when that device is revoked."""
+    device_id = named_device(header)
+    if device_id is None:
+        return None
+    found: uuid.UUID | None = session.scalar(_REVOKED, {"device_id": device_id})
     return found
 
 

@@ -193,12 +193,16 @@ def route(
                     ctx = Ctx(request=request, db=db, settings=settings, body=body)
                     if _has_nul(request, body):
                         raise ApiError(400, "invalid_request")
-                    resolved = auth.resolve(db, settings, request.cookies.get(session_cookie_name(settings)))
+                    # The session and, when the request names its device, whether that device is
+                    # revoked: one query.
+                    resolved, revoked = auth.identify(
+                        db, settings, request.cookies.get(session_cookie_name(settings)),
+                        request.headers.get(devices.HEADER),
+                    )  # fmt: skip
                     if resolved is not None:
                         ctx.user, ctx.actor = resolved
                     ctx.lang = lang = _language(request, ctx.user, settings)
                     # A revoked installation is told to wipe itself, signed in or not (services/devices).
-                    revoked = devices.revoked_device(db, request.headers.get(devices.HEADER))
                     if revoked is not None:
                         signal_actor = ctx.actor
                         ctx.on_failure.append(lambda s: devices.record_wipe_signal(s, signal_actor, revoked))
