@@ -147,13 +147,27 @@ def _month_aligned(start: dt.date, end: dt.date) -> bool:
     return start.day == 1 and (end + dt.timedelta(days=1)).day == 1 and start <= end
 
 
+# (month, unusual, person, family, none, 支援会議, 重層的支援会議, by method…) per month; the distinct
+# persons (supported, reached, family reached); (把握日, first reach) of the cases first reached in
+# the period.
+_SummaryRows = tuple[list[Any], tuple[int, int, int], list[tuple[dt.date, dt.datetime]]]
+_COUNTS = ("unusual", "n_person", "n_family", "n_none", "meet_shien", "meet_jusou",
+           *(method_column(m) for m in CONTACT_METHODS))  # fmt: skip
+
+
 def _summary_figures(session: Session, out: Indicators, scope: ColumnElement[bool]) -> bool:
     """The figures about the period's contact attempts from the per case and month summary
     (services/report_summary.py), brought up to date first; the same definitions as
     `_contact_figures`, which answers instead when this returns False (a period holding a method or
-    a reach outside the vocabulary, which the summary cannot name)."""
+    a reach outside the vocabulary, which the summary cannot name).
+
+    The period's summary rows in scope (≈ 24,000 for a 年度 at default size) are aggregated twice:
+    sums by month; and per case whether it reached the person, the family, and its first reach of
+    the person ever, which counts when it falls in the period. How, depends on the engine
+    (`_summary_rows_pg`, `_summary_rows_sqlite`): the same figures, measured both ways on each."""
     report_summary.refresh(session)
     months = _months(out.start, out.end)
+    lo, hi = day_start(out.start), day_start(out.end + dt.timedelta(days=1))
     cm = ContactMonth
     in_period = (
         select()
@@ -161,15 +175,11 @@ def _summary_figures(session: Session, out: Indicators, scope: ColumnElement[boo
         .join(Case, Case.id == cm.case_id)
         .where(scope, cm.month >= months[0], cm.month <= months[-1])
     )
-    method_cols = [cm.__table__.c[method_column(m)] for m in CONTACT_METHODS]
-    sums = session.execute(
-        in_period.add_columns(
-            cm.month, func.sum(cm.unusual), func.sum(cm.n_person), func.sum(cm.n_family), func.sum(cm.n_none),
-            func.sum(cm.meet_shien), func.sum(cm.meet_jusou), *(func.sum(c) for c in method_cols),
-        ).group_by(cm.month)
-    ).all()  # fmt: skip
-    if any(row[1] for row in sums):
+    pick = _summary_rows_pg if session.get_bind().dialect.name == "postgresql" else _summary_rows_sqlite
+    found = pick(session, in_period, lo, hi)
+    if found is None:
         return False
+    sums, persons, firsts = found
     index = {m: i for i, m in enumerate(months)}
     by_method: dict[str, int] = dict.fromkeys(CONTACT_METHODS, 0)
     monthly = [dict.fromkeys(("person", "family", "none"), 0) for _m in months]
@@ -179,26 +189,8 @@ def _summary_figures(session: Session, out: Indicators, scope: ColumnElement[boo
         shien, jusou = shien + int(m_shien), jusou + int(m_jusou)
         for method, n in zip(CONTACT_METHODS, per_method, strict=True):
             by_method[method] += int(n)
-    # Per case in the period (a few thousand rows): whether it reached the person, the family, and
-    # its first reach of the person ever, which counts when it falls in the period.
-    per_case = session.execute(
-        in_period.add_columns(
-            # as text: thousands of uuid.UUID objects cost more than the statement
-            cast(Case.person_id, String), Case.identified_on, func.max(cm.n_person), func.max(cm.n_family),
-            func.min(cm.case_first_person_at),
-        ).group_by(Case.id, Case.person_id, Case.identified_on)
-    ).all()  # fmt: skip
-    lo, hi = day_start(out.start), day_start(out.end + dt.timedelta(days=1))
-    persons, reached, families, days = set(), set(), set(), []
-    for person_id, identified, met, fam, first_at in per_case:
-        persons.add(person_id)
-        if met:
-            reached.add(person_id)
-        if fam:
-            families.add(person_id)
-        if first_at is not None and lo <= first_at < hi:
-            days.append(max((local_date(first_at) - identified).days, 0))
-    out.persons_supported, out.persons_reached, out.families_reached = len(persons), len(reached), len(families)
+    days = [max((local_date(first_at) - identified).days, 0) for identified, first_at in firsts]
+    out.persons_supported, out.persons_reached, out.families_reached = persons
     out.contacts_by_method = by_method
     out.contacts_total = sum(by_method.values())
     out.meetings = {"shien_kaigi": shien, "jusou_kaigi": jusou, "other": by_method["MEETING"] - shien - jusou}
@@ -206,6 +198,83 @@ def _summary_figures(session: Session, out: Indicators, scope: ColumnElement[boo
     out.days_to_person_count = len(days)
     out.days_to_person_median = float(statistics.median(days)) if days else None
     return True
+
+
+def _summary_rows_sqlite(session: Session, in_period: Any, lo: dt.datetime, hi: dt.datetime) -> _SummaryRows | None:
+    """Two statements, each reading the period's rows: SQLite walks them (a seek per case) faster
+    than it would write them to a work table and read that twice, and Python counts the distinct
+    persons of ≈ 4,000 rows faster than SQLite's three COUNT(DISTINCT …)."""
+    cm = ContactMonth.__table__.c
+    sums = session.execute(
+        in_period.add_columns(cm.month, *(func.sum(cm[name]) for name in _COUNTS)).group_by(cm.month)
+    ).all()
+    if any(row[1] for row in sums):
+        return None
+    # Per case: the first reach of the person ever only when it falls in the period (the others
+    # would be made datetimes for nothing), through the Core connection (the ORM's result rows cost
+    # more than the statement for thousands of plain tuples).
+    first = func.min(cm.case_first_person_at)
+    per_case = session.connection().execute(
+        in_period.add_columns(
+            # as text: thousands of uuid.UUID objects cost more than the statement
+            cast(Case.person_id, String), Case.identified_on, func.max(cm.n_person), func.max(cm.n_family),
+            case((and_(first >= lo, first < hi), first)),
+        ).group_by(Case.id, Case.person_id, Case.identified_on)
+    ).all()  # fmt: skip
+    persons, reached, families, firsts = set(), set(), set(), []
+    for person_id, identified, met, fam, first_at in per_case:
+        persons.add(person_id)
+        if met:
+            reached.add(person_id)
+        if fam:
+            families.add(person_id)
+        if first_at is not None:
+            firsts.append((identified, first_at))
+    return list(sums), (len(persons), len(reached), len(families)), firsts
+
+
+def _summary_rows_pg(session: Session, in_period: Any, lo: dt.datetime, hi: dt.datetime) -> _SummaryRows | None:
+    """One statement: PostgreSQL scans the summary and joins the cases once into a CTE (used twice,
+    so kept as a work table), aggregates it by month and by case, counts the distinct persons
+    itself and returns only the cases first reached in the period (≈ 660 rows, not ≈ 4,000): its
+    CPU per dashboard 50–66 → 42–49 ms against the two statements (30 runs each, three rounds)."""
+    cm = ContactMonth.__table__.c
+    rows = in_period.add_columns(
+        cm.case_id, cm.month, cm.case_first_person_at, Case.person_id, Case.identified_on,
+        *(cm[name] for name in _COUNTS),
+    ).cte("period_rows")  # fmt: skip
+    r = rows.c
+    per_case = (
+        select(r.person_id, r.identified_on, func.max(r.n_person).label("met"), func.max(r.n_family).label("fam"),
+               func.min(r.case_first_person_at).label("first_at"))
+        .group_by(r.case_id, r.person_id, r.identified_on)
+        .cte("per_case")
+    )  # fmt: skip
+    pc = per_case.c
+    none_int, none_date, none_at = null().cast(Integer), null().cast(Date), null().cast(UTCDateTime())
+    parts: Any = union_all(
+        select(literal(0).label("part"), r.month, *(func.sum(r[name]) for name in _COUNTS), none_date, none_at)
+        .group_by(r.month),
+        select(literal(1), none_date, func.count(func.distinct(pc.person_id)),
+               func.count(func.distinct(case((pc.met > 0, pc.person_id)))),
+               func.count(func.distinct(case((pc.fam > 0, pc.person_id)))),
+               *([none_int] * (len(_COUNTS) - 3)), none_date, none_at),
+        select(literal(2), none_date, *([none_int] * len(_COUNTS)), pc.identified_on, pc.first_at)
+        .where(pc.first_at >= lo, pc.first_at < hi),
+    )  # fmt: skip
+    sums: list[Any] = []
+    persons = (0, 0, 0)
+    firsts: list[tuple[dt.date, dt.datetime]] = []
+    for part, month, *figures, identified, first_at in session.connection().execute(parts):
+        if part == 0:
+            if figures[0]:
+                return None
+            sums.append((month, *figures))
+        elif part == 1:
+            persons = (int(figures[0] or 0), int(figures[1] or 0), int(figures[2] or 0))
+        else:
+            firsts.append((identified, first_at))
+    return sums, persons, firsts
 
 
 def _contact_figures(
