@@ -99,5 +99,21 @@ def test_no_inline_script_or_style_and_no_eval_in_the_app() -> None:
             assert banned not in text, f"{path.name} uses {banned}"
 
 
+def _static_imports(name: str, seen: set[str]) -> set[str]:
+    """The modules `name` imports statically (`import|export … from "./x.js"`), directly or not."""
+    source = (PWA_DIR / "js" / name).read_text(encoding="utf-8")
+    for found in re.findall(r'^(?:import|export)[^;]*?from "\./([a-z0-9]+\.js)";', source, re.M | re.S):
+        if found not in seen:
+            seen.add(found)
+            _static_imports(found, seen)
+    return seen
+
+
+def test_the_shell_preloads_every_module_the_lock_screen_needs_and_no_other() -> None:
+    html = (PWA_DIR / "index.html").read_text(encoding="utf-8")
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="/app/js/([^"]+)">', html))
+    assert preloaded == _static_imports("main.js", set())
+
+
 def test_manifest_file_is_valid_json() -> None:
     json.loads((PWA_DIR / "manifest.webmanifest").read_text(encoding="utf-8"))

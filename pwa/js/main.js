@@ -377,6 +377,8 @@ async function requestPersistence() {
 // ---- start ----
 
 async function boot() {
+  // The database opens while the catalogue is fetched (each a round trip the lock screen waits for).
+  store.openDb().catch(() => undefined);
   await i18n.load();
   await Promise.all([access.start({ show, opened, beforeLock: async () => editingNow()?.flush() }), sync.loadStatus()]);
   sync.hooks.signedOut = () => {
