@@ -111,7 +111,10 @@ export async function unlock(pin) {
     await ui.show();
     return null;
   }
-  const result = await keys.unlockWithPin(pin);
+  records.prefetch();
+  const result = await keys.unlockWithPin(pin).finally(() => {
+    if (!keys.held()) records.dropPrefetch();
+  });
   if (result.ok) {
     lock.restart();
     gate.reason = null;
