@@ -34,6 +34,8 @@ export function retryAfterSeconds(value) {
   return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
+const decoder = new TextDecoder();
+
 /** This installation's id, named in every request (`X-Yorisoi-Device`): see js/device.js. */
 let deviceId = /** @type {string | null} */ (null);
 
@@ -51,7 +53,9 @@ export const revoked = {
  * @param {"GET" | "POST" | "DELETE"} method
  * @param {string} path
  * @param {unknown} [body]
- * @param {{timeoutMs?: number}} [opts]
+ * @param {{timeoutMs?: number, onBytes?: (bytes: Uint8Array) => void}} [opts]
+ *   `onBytes`: given a successful answer's body before it is parsed (js/sync.js reads the next
+ *   page's cursor off its end and asks for that page while this one is parsed)
  */
 export async function api(method, path, body, opts = {}) {
   const controller = new AbortController();
@@ -79,7 +83,17 @@ export async function api(method, path, body, opts = {}) {
   let data = null;
   if (res.status !== 204) {
     try {
-      data = await res.json();
+      if (opts.onBytes && res.ok) {
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        try {
+          opts.onBytes(bytes);
+        } catch {
+          // only a head start: the answer is read as usual
+        }
+        data = JSON.parse(decoder.decode(bytes));
+      } else {
+        data = await res.json();
+      }
     } catch {
       data = null;
     }
