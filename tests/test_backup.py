@@ -27,7 +27,8 @@ from server.db import Base, make_engine
 from server.demo import load_demo
 from server.demo_data import PASSWORD as DEMO_PASSWORD
 from server.models import AuditEvent, Contact, ServerState
-from server.services import audit
+from server.services import audit, report_summary
+from server.services import kept as kept_tables
 from server.settings import Settings
 from tests.factories import login
 from tests.sync_support import Phone, contact_args
@@ -117,6 +118,7 @@ def demo_with_sync(db_factory: sessionmaker[Session], app: Any) -> Iterator[tupl
 def drill(source: Engine, target_url: str, phone: Phone, kept: list[dict[str, Any]], tmp_path: Path, key: str) -> None:
     """Back up `source`, push two more mutations there, restore into `target_url`, check everything."""
     path = tmp_path / f"drill-{uuid.uuid4().hex[:6]}.bak"
+    migrate.refresh_kept(source)  # as the runner keeps them: the derived tables travel too
     report = backup(source, path, key)
     assert path.stat().st_mode & 0o077 == 0  # the service user's only
     before = snapshot(source)
@@ -137,6 +139,8 @@ def drill(source: Engine, target_url: str, phone: Phone, kept: list[dict[str, An
             with target.connect() as conn:
                 tuples = conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'contact'")).scalar()
             assert tuples == len(before["contact"])
+        with Session(target) as s:  # the dashboard's summary is complete: no request builds it
+            assert kept_tables.watermark(s, report_summary.SUMMARY) == kept_tables.counter(s)
         with Session(target) as s:
             assert list(audit.verify(s)) == []  # still intact with the restore's own event
             assert (
@@ -208,6 +212,7 @@ def test_restore_across_engines(
     pg = make_engine(new_database("postgresql"))
     try:
         path = tmp_path / "back.bak"
+        migrate.refresh_kept(lite)  # the phone pushed since: as the runner would, before the backup
         backup(lite, path, "")
         want = snapshot(lite)
         restore(pg, path, "")
@@ -250,6 +255,25 @@ def untouched(url: str) -> bool:
         return inspect(eng).get_table_names() == []
     finally:
         eng.dispose()
+
+
+def test_a_restore_builds_the_derived_tables_the_backup_lacks(
+    small_backup: Callable[[str], Path], new_database: NewDb, engine: Engine
+) -> None:
+    """A backup whose summary was never built (taken before its migration, or before any dashboard):
+    the restore builds it, so the first dashboard does not."""
+    with Session(engine) as s:
+        assert kept_tables.watermark(s, report_summary.SUMMARY) is None  # nothing built it
+    path = small_backup("")
+    target = make_engine(new_database(engine.dialect.name))
+    try:
+        restore(target, path, "")
+        with Session(target) as s:
+            assert kept_tables.counter(s) > 0
+            assert kept_tables.watermark(s, report_summary.SUMMARY) == kept_tables.counter(s)
+            assert s.scalar(select(func.count()).select_from(report_summary.SUMMARY.table))
+    finally:
+        target.dispose()
 
 
 def test_wrong_key_restores_nothing(small_backup: Callable[[str], Path], new_database: NewDb, engine: Engine) -> None:

@@ -13,7 +13,9 @@ Restore, into an empty database (or with `force`, one that is emptied first):
    re-sends the mutations the restored server lacks; every session of the backup ends;
 6. the audit chain is verified and the restore itself is audited;
 7. PostgreSQL gathers the planner's statistics (ANALYZE): fresh tables have none until autovacuum
-   comes round, and without them the stall rules' first statement at 40,000 cases ran for minutes.
+   comes round, and without them the stall rules' first statement at 40,000 cases ran for minutes;
+8. the derived tables kept from a watermark (services/kept.py) are brought up to date, as
+   `yorisoi migrate` does, so the first dashboard or evaluation does not build them.
 """
 
 from __future__ import annotations
@@ -275,5 +277,6 @@ def restore(engine: Engine, path: Path, key: str, *, force: bool = False) -> Res
         _reset_sequences(conn)  # 4. (after the restore's own audit row)
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("ANALYZE")  # 7.
+    migrate.refresh_kept(engine)  # 8.
     counts["user_session"] = 0
     return RestoreReport(revision, counts, time.monotonic() - started, str(epoch), audit_rows, breaks, ended)
