@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from server.models import MilestoneEvent
@@ -31,15 +32,22 @@ def stage_of(events: Iterable[tuple[str, dt.date, dt.datetime]]) -> str | None:
     return stage
 
 
+# Built once, the cases as one expanding parameter: every pull page asks both for its cases, and
+# building the statements (the last reach's correlated EXISTS most) cost more than running them.
+_IDS: Any = bindparam("case_ids", expanding=True)
+_EVENTS = select(
+    MilestoneEvent.case_id, MilestoneEvent.milestone, MilestoneEvent.reached_on, MilestoneEvent.received_at
+).where(MilestoneEvent.case_id.in_(_IDS))
+_REACHED = derived.last_reached(_IDS)
+_LAST_REACHED = select(_REACHED.c.case_id, _REACHED.c.last_reached)
+
+
 def stages(session: Session, case_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str | None]:
     """The current stage of each case, in one query."""
     result: dict[uuid.UUID, list[tuple[str, dt.date, dt.datetime]]] = {cid: [] for cid in case_ids}
     if not case_ids:
         return {}
-    rows = session.execute(
-        select(MilestoneEvent.case_id, MilestoneEvent.milestone, MilestoneEvent.reached_on, MilestoneEvent.received_at)
-        .where(MilestoneEvent.case_id.in_(case_ids))
-    )
+    rows = session.execute(_EVENTS, {"case_ids": list(case_ids)})
     for case_id, milestone, on, at in rows:
         result[case_id].append((milestone, on, at))
     return {cid: stage_of(evts) for cid, evts in result.items()}
@@ -51,8 +59,7 @@ def last_reached(session: Session, case_ids: Sequence[uuid.UUID]) -> dict[uuid.U
     the office pages and reports). Cases never reached are absent."""
     if not case_ids:
         return {}
-    lr = derived.last_reached(case_ids)
-    rows = session.execute(select(lr.c.case_id, lr.c.last_reached))
+    rows = session.execute(_LAST_REACHED, {"case_ids": list(case_ids)})
     out: dict[uuid.UUID, dt.datetime] = {}
     for case_id, at in rows:
         if at is not None:
