@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from server.models import Case
@@ -153,3 +154,36 @@ class Clients:
         for c in self.made:
             c.close()
         self.app.state.engine.dispose()
+
+
+class Statements:
+    """The statements an app's requests run (lower-cased, whitespace folded), to see which rows a
+    request writes or locks."""
+
+    def __init__(self, app: Any) -> None:
+        self.seen: list[str] = []
+        event.listen(app.state.engine, "before_cursor_execute", self._note)
+
+    def _note(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.seen.append(" ".join(statement.lower().split()))
+
+    def writes(self) -> list[str]:
+        """Statements that write or lock a row (but the session's last-seen time, touched once a
+        minute whatever the request: server/services/auth.py)."""
+        writing = [s for s in self.seen if s.startswith(("insert", "update", "delete")) or " for " in s]
+        found = [s for s in writing if not s.startswith("update user_session")]
+        self.seen.clear()
+        return found
+
+    def locks(self) -> set[str]:
+        """Which of the two rows every writer queues on were taken: the sync counter, the audit head."""
+        taken = set()
+        for s in self.seen:
+            if s.startswith("update sync_counter"):
+                taken.add("sync_counter")
+            if "from audit_head" in s and "for update" in s:
+                taken.add("audit_head")
+            if s.startswith("update audit_head") or s.startswith("insert into audit_event"):
+                taken.add("audit_head")
+        self.seen.clear()
+        return taken

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -61,17 +62,26 @@ def _figures(s: Session, actor: Any, start: dt.date, end: dt.date, team_id: uuid
     return out
 
 
+def views(
+    s: Session, users: list[User], team_ids: list[uuid.UUID]
+) -> Iterator[tuple[Any, dt.date, dt.date, uuid.UUID | None]]:
+    """Every (actor, period, team) these users can ask the dashboard for: each period of PERIODS,
+    the whole municipality and, for those who may read reports, one team."""
+    for user in users:
+        actor = actor_for(s, s.get(User, user.id))  # type: ignore[arg-type]
+        teams: list[uuid.UUID | None] = [None, team_ids[0]] if actor.can(Permission.REPORT_READ) else [None]
+        for start, end in PERIODS:
+            for team_id in teams:
+                yield actor, start, end, team_id
+
+
 def _compare(db_factory: sessionmaker[Session], users: list[User], team_ids: list[uuid.UUID]) -> None:
     with db_factory() as s, s.begin():
         report_summary.refresh(s)  # committed, so that the next refresh is an incremental one
     with db_factory() as s:
-        for user in users:
-            actor = actor_for(s, s.get(User, user.id))  # type: ignore[arg-type]
-            teams: list[uuid.UUID | None] = [None, team_ids[0]] if actor.can(Permission.REPORT_READ) else [None]
-            for start, end in PERIODS:
-                for team_id in teams:
-                    live = _figures(s, actor, start, end, team_id, live=True)
-                    assert _figures(s, actor, start, end, team_id, live=False) == live
+        for actor, start, end, team_id in views(s, users, team_ids):
+            live = _figures(s, actor, start, end, team_id, live=True)
+            assert _figures(s, actor, start, end, team_id, live=False) == live
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

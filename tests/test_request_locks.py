@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.models import AuditEvent
 from tests.factories import Factory
-from tests.sync_support import Clients, contact_args
+from tests.sync_support import Clients, Statements, contact_args
 
 
 @pytest.fixture
@@ -24,27 +24,6 @@ def clients(app: Any) -> Iterator[Clients]:
     made = Clients(app)
     yield made
     made.close()
-
-
-class Statements:
-    def __init__(self, app: Any) -> None:
-        self.seen: list[str] = []
-        event.listen(app.state.engine, "before_cursor_execute", self._note)
-
-    def _note(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.seen.append(" ".join(statement.lower().split()))
-
-    def locks(self) -> set[str]:
-        taken = set()
-        for s in self.seen:
-            if s.startswith("update sync_counter"):
-                taken.add("sync_counter")
-            if "from audit_head" in s and "for update" in s:
-                taken.add("audit_head")
-            if s.startswith("update audit_head") or s.startswith("insert into audit_event"):
-                taken.add("audit_head")
-        self.seen.clear()
-        return taken
 
 
 def test_check_in_and_up_to_date_pull_take_no_shared_lock(

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.models import AuditEvent, Device, SyncCounter, Team, User
@@ -19,7 +19,7 @@ from sync import clients as clients_module
 from sync import reference
 from tests.conftest import PG_URL
 from tests.factories import Factory
-from tests.sync_support import Clients, Phone, contact_args
+from tests.sync_support import Clients, Phone, Statements, contact_args
 
 
 @pytest.fixture
@@ -133,25 +133,6 @@ def test_a_new_server_version_resends_the_reference(factory: Factory, clients: C
 
 def entities_of(answer: dict[str, Any]) -> set[str]:
     return {c["entity"] for c in answer["changes"]}
-
-
-class Statements:
-    """The statements an app's requests run (lower-cased, whitespace folded)."""
-
-    def __init__(self, app: Any) -> None:
-        self.seen: list[str] = []
-        event.listen(app.state.engine, "before_cursor_execute", self._note)
-
-    def _note(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.seen.append(" ".join(statement.lower().split()))
-
-    def writes(self) -> list[str]:
-        """Statements that write or lock a row (but the session's last-seen time, touched once a
-        minute whatever the request: server/services/auth.py)."""
-        writing = [s for s in self.seen if s.startswith(("insert", "update", "delete")) or " for " in s]
-        found = [s for s in writing if not s.startswith("update user_session")]
-        self.seen.clear()
-        return found
 
 
 def pulled_at(db_factory: sessionmaker[Session], phone: Phone) -> tuple[Any, Any]:
