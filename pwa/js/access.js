@@ -111,10 +111,7 @@ export async function unlock(pin) {
     await ui.show();
     return null;
   }
-  records.prefetch();
-  const result = await keys.unlockWithPin(pin).finally(() => {
-    if (!keys.held()) records.dropPrefetch();
-  });
+  const result = await keys.unlockWithPin(pin);
   if (result.ok) {
     lock.restart();
     gate.reason = null;

@@ -190,10 +190,7 @@ export async function unlockWithPin(pin) {
     }
     return { ok: false, left: MAX_PIN_FAILURES - counted.failures };
   }
-  // Not awaited: the app opens while the count is set back (its transaction is queued before any
-  // later read of the keyring, so the next try counts from 0). Were it lost (the app closed in
-  // these milliseconds), the one wrong try it still counts only costs one try.
-  save({ ...counted, failures: 0 }).catch(() => undefined);
+  await save({ ...counted, failures: 0 });
   return { ok: true };
 }
 

@@ -27,44 +27,13 @@ import { state, onChange, changed } from "./state.js";
 export { state, onChange };
 export { recordContact, createCase, updateCase, acknowledgeAlert, dismiss, resendConflict, unwrap, redo } from "./recording.js";
 
-/** Everything but the case histories, as stored (still sealed). */
-function readSealed() {
-  return Promise.all([
-    store.readOne("meta", "session"),
-    store.readAll("records", history.PREFIX),
-    store.readOutbox(),
-    store.readAll("attention"),
-  ]);
-}
-
-/** A read started by `prefetch`, for the next `reload` only. @type {ReturnType<typeof readSealed> | null} */
-let prefetched = null;
-
-/**
- * Start reading the sealed records before the key is there: 「解除」 reads them while the PIN's
- * key is derived (PBKDF2 runs off the main thread, which would otherwise wait idle). Nothing is
- * opened; the next `reload` opens them (and drops them if the PIN was wrong: `dropPrefetch`).
- * Only an unlock uses it: while locked no sync runs, so nothing changes the records in between.
- */
-export function prefetch() {
-  prefetched = readSealed();
-  prefetched.catch(() => undefined); // read again by `reload`
-}
-
-export function dropPrefetch() {
-  prefetched = null;
-}
-
 /** Read everything but the case histories back from IndexedDB (at unlock, after a sync). */
 export async function reload() {
-  const pending = prefetched;
-  prefetched = null;
-  const raw = await (pending ? pending.catch(() => readSealed()) : readSealed());
   const [meta, records, outbox, attention] = await Promise.all([
-    store.openOne(raw[0]),
-    store.openAll(raw[1]),
-    store.openOutbox(raw[2]),
-    store.openAll(raw[3]),
+    store.get("meta", "session"),
+    store.getAll("records", history.PREFIX),
+    store.outbox(),
+    store.getAll("attention"),
   ]);
   // Contacts and milestones stored one by one (by an earlier version of the app) move into their
   // cases' histories, once.

@@ -177,17 +177,6 @@ export async function deviceId() {
  * @returns {Promise<{key: string, value: any}[]>}
  */
 export async function getAll(store, except) {
-  return openAll(await readAll(store, except));
-}
-
-/**
- * `getAll`'s read alone: the entries still sealed (nothing personal can be read from them, so this
- * needs no key — an unlock reads them while the PIN's key is being derived). Open with `openAll`.
- * @param {"meta" | "records" | "attention" | "drafts"} store
- * @param {string} [except]
- * @returns {Promise<{keys: IDBValidKey[], values: unknown[]}>}
- */
-export async function readAll(store, except) {
   const db = await openDb();
   const tx = db.transaction(store, "readonly");
   const os = tx.objectStore(store);
@@ -196,15 +185,8 @@ export async function readAll(store, except) {
     : [undefined];
   const read = await Promise.all(ranges.map((r) => Promise.all([result(os.getAllKeys(r)), result(os.getAll(r))])));
   await done(tx);
-  return { keys: read.flatMap(([k]) => k), values: read.flatMap(([, v]) => v) };
-}
-
-/**
- * Open what `readAll` read.
- * @param {{keys: IDBValidKey[], values: unknown[]}} read
- * @returns {Promise<{key: string, value: any}[]>}
- */
-export async function openAll({ keys, values }) {
+  const keys = read.flatMap(([k]) => k);
+  const values = read.flatMap(([, v]) => v);
   // Opened side by side: Web Crypto works off the main thread, one await after another would
   // leave it idle between values.
   const opened = await Promise.all(values.map((v) => codec.open(v)));
@@ -229,25 +211,10 @@ export async function keys(store) {
  * @param {string} key
  */
 export async function get(store, key) {
-  return openOne(await readOne(store, key));
-}
-
-/**
- * `get`'s read alone (the value still sealed, see `readAll`). Open with `openOne`.
- * @param {"meta" | "records" | "attention" | "drafts"} store
- * @param {string} key
- * @returns {Promise<unknown>}
- */
-export async function readOne(store, key) {
   const db = await openDb();
   const tx = db.transaction(store, "readonly");
   const stored = await result(tx.objectStore(store).get(key));
   await done(tx);
-  return stored;
-}
-
-/** Open what `readOne` read (undefined when there was nothing). @param {unknown} stored */
-export async function openOne(stored) {
   return stored === undefined ? undefined : codec.open(stored);
 }
 
@@ -256,28 +223,11 @@ export async function openOne(stored) {
  * @returns {Promise<{key: string, mid: number, mutation: any}[]>}
  */
 export async function outbox() {
-  return openOutbox(await readOutbox());
-}
-
-/**
- * `outbox`'s read alone (the bodies still sealed, see `readAll`). Open with `openOutbox`.
- * @returns {Promise<{keys: IDBValidKey[], values: any[]}>}
- */
-export async function readOutbox() {
   const db = await openDb();
   const tx = db.transaction("outbox", "readonly");
   const os = tx.objectStore("outbox");
   const [keys, values] = await Promise.all([result(os.getAllKeys()), result(os.getAll())]);
   await done(tx);
-  return { keys, values };
-}
-
-/**
- * Open what `readOutbox` read, in mutation order.
- * @param {{keys: IDBValidKey[], values: any[]}} read
- * @returns {Promise<{key: string, mid: number, mutation: any}[]>}
- */
-export async function openOutbox({ keys, values }) {
   const opened = await Promise.all(values.map((/** @type {any} */ v) => codec.open(v.body)));
   const out = keys.map((/** @type {IDBValidKey} */ k, /** @type {number} */ i) => ({ key: String(k), mid: values[i].mid, mutation: opened[i] }));
   out.sort((a, b) => a.mid - b.mid);
