@@ -29,11 +29,12 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from server import i18n
+from server.bulk import insert_rows
 from server.db import utcnow
 from server.errors import ApiError
 from server.models import CaseConflict, Contact, Device, SyncMutation, sync_stamp
@@ -134,8 +135,8 @@ def push(session: Session, actor: Actor, request: PushRequest, lang: str = "ja")
         results.append(result)
         records.append(record)
         device.last_mid = m.mid
-    for keys in {tuple(r) for r in records}:  # one multi-row INSERT per shape (rejected ones keep `args`)
-        session.execute(insert(_MUTATIONS), [r for r in records if tuple(r) == keys])
+    for keys in {tuple(r) for r in records}:  # one bulk insert per shape (rejected ones keep `args`)
+        insert_rows(session, _MUTATIONS, [r for r in records if tuple(r) == keys])
     clients.note_push(device, request.outbox_depth, now)
     # Audit rows are queued only now, after the last SAVEPOINT: a rolled-back savepoint must not
     # take the audit of the mutations before it along.
@@ -174,7 +175,7 @@ def _optimistic(
             # The contacts come after the flush: one may be on a case the batch created.
             numbered = bool(found.contacts) and sync_stamp.only_held(session)
             if found.contacts and not numbered:
-                session.execute(insert(_CONTACTS), found.contacts)
+                insert_rows(session, _CONTACTS, found.contacts)
     except OperationalError:
         raise  # temporary: the whole request fails with 503 and nothing advances
     except Exception:  # Rejected, IntegrityError or a bug: the careful path tells them apart
@@ -199,7 +200,7 @@ def _insert_numbered(session: Session, contacts: list[dict[str, Any]]) -> None:
     (503 `server_busy`, PROTOCOL §2): the retry finds the id taken and rejects that mutation alone."""
     seq = sync_stamp.take_seq(session)
     try:
-        session.execute(insert(_CONTACTS), [{**row, "sync_seq": seq} for row in contacts])
+        insert_rows(session, _CONTACTS, [{**row, "sync_seq": seq} for row in contacts])
     except IntegrityError as exc:
         raise ApiError(503, "server_busy", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
 

@@ -169,8 +169,9 @@ class Statements:
 
     def writes(self) -> list[str]:
         """Statements that write or lock a row (but the session's last-seen time, touched once a
-        minute whatever the request: server/services/auth.py)."""
-        writing = [s for s in self.seen if s.startswith(("insert", "update", "delete")) or " for " in s]
+        minute whatever the request: server/services/auth.py). A bulk insert on PostgreSQL is a
+        COPY (server.bulk)."""
+        writing = [s for s in self.seen if s.startswith(("insert", "update", "delete", "copy")) or " for " in s]
         found = [s for s in writing if not s.startswith("update user_session")]
         self.seen.clear()
         return found

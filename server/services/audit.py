@@ -22,9 +22,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, event, insert, select
+from sqlalchemy import Table, event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
+from server.bulk import insert_rows
 from server.db import utcnow
 from server.models import AuditEvent, sync_stamp
 from server.models.audit import GENESIS, AuditHead
@@ -123,8 +124,8 @@ def _append_pending(session: Session) -> None:
         seq += 1
         values["seq"], values["prev_hash"] = seq, prev
         values["hash"] = prev = _chain(prev, values)
-    # One multi-row INSERT, not a unit-of-work object per event: a push of 500 mutations audits 500.
-    session.execute(insert(_TABLE), pending)
+    # One bulk INSERT, not a unit-of-work object per event: a push of 500 mutations audits 500.
+    insert_rows(session, _TABLE, pending)  # by COPY on PostgreSQL for many rows (server.bulk)
     head.seq, head.hash = seq, prev
     session.flush()
 
