@@ -36,7 +36,10 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
     dialect = conn.dialect
     columns = [table.c[key] for key in given] + defaults
     names = [c.name for c in columns]
-    processors: list[Callable[[Any], Any] | None] = [c.type._cached_bind_processor(dialect) for c in columns]
+    # Each column's bind processing for this dialect (TypeDecorators included), as an INSERT applies.
+    processors: list[Callable[[Any], Any] | None] = [
+        c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns
+    ]
     quote = dialect.identifier_preparer.quote
     statement = f"COPY {dialect.identifier_preparer.format_table(table)} ({', '.join(map(quote, names))}) FROM STDIN"
     values = []
