@@ -102,27 +102,25 @@ def test_copy_stores_what_executemany_stores(
         s.add_all([Device(id=device_copy, user_id=user.id), Device(id=device_many, user_id=user.id)])
     seen: list[str] = []
 
+    def write(device: uuid.UUID, copy_from: int, first_seq: int) -> None:
+        """The three tables' rows for `device`, by COPY or by executemany (`copy_from`)."""
+        with db_factory() as s, s.begin():
+            for shape in _contacts(case.id, user.id, device):
+                insert_rows(s, Contact.__table__, shape, copy_from=copy_from)  # type: ignore[arg-type]
+            for shape in _mutations(device, user.id, 1):
+                insert_rows(s, SyncMutation.__table__, shape, copy_from=copy_from)  # type: ignore[arg-type]
+            for shape in _audits(user.id, device, case.id, first_seq):
+                insert_rows(s, AuditEvent.__table__, shape, copy_from=copy_from)  # type: ignore[arg-type]
+
     def note(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
         seen.append(statement)
 
     event.listen(test_engine, "before_cursor_execute", note)
     try:
-        with db_factory() as s, s.begin():
-            for shape in _contacts(case.id, user.id, device_copy):
-                insert_rows(s, Contact.__table__, shape, copy_from=COPY)  # type: ignore[arg-type]
-            for shape in _mutations(device_copy, user.id, 1):
-                insert_rows(s, SyncMutation.__table__, shape, copy_from=COPY)  # type: ignore[arg-type]
-            for shape in _audits(user.id, device_copy, case.id, 1):
-                insert_rows(s, AuditEvent.__table__, shape, copy_from=COPY)  # type: ignore[arg-type]
+        write(device_copy, COPY, 1)
         copies = [x for x in seen if x.startswith("COPY")]
         seen.clear()
-        with db_factory() as s, s.begin():
-            for shape in _contacts(case.id, user.id, device_many):
-                insert_rows(s, Contact.__table__, shape, copy_from=MANY)  # type: ignore[arg-type]
-            for shape in _mutations(device_many, user.id, 1):
-                insert_rows(s, SyncMutation.__table__, shape, copy_from=MANY)  # type: ignore[arg-type]
-            for shape in _audits(user.id, device_many, case.id, 1001):
-                insert_rows(s, AuditEvent.__table__, shape, copy_from=MANY)  # type: ignore[arg-type]
+        write(device_many, MANY, 1001)
     finally:
         event.remove(test_engine, "before_cursor_execute", note)
     assert not [x for x in seen if x.startswith("COPY")]
