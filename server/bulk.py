@@ -54,17 +54,15 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
     if not isinstance(raw, psycopg.Connection):
         raise TypeError("COPY needs psycopg 3")
     with raw.cursor() as cursor:
-        events = conn._has_events or conn.engine._has_events
-        if events:
-            conn.dispatch.before_cursor_execute(conn, cursor, statement, rows, None, True)
+        # The engine's statement listeners see the COPY (a no-op without listeners).
+        conn.dispatch.before_cursor_execute(conn, cursor, statement, rows, None, True)
         try:
             with cursor.copy(statement) as copy:
                 for value in values:
                     copy.write_row(value)
         except psycopg.Error as exc:
             raise DBAPIError.instance(statement, None, exc, psycopg.Error, dialect=dialect) from exc
-        if events:
-            conn.dispatch.after_cursor_execute(conn, cursor, statement, rows, None, True)
+        conn.dispatch.after_cursor_execute(conn, cursor, statement, rows, None, True)
 
 
 def _copy_plan(table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[Any]] | None:
