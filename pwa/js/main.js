@@ -178,6 +178,8 @@ async function route() {
   if (caseMatch && !caseMatch[2]) await records.openHistory(caseMatch[1]).catch(() => undefined);
   const main = ui.main;
   main.replaceChildren();
+  const whole = keepScroll;
+  keepScroll = false;
   const user = records.state.user;
   ui.nav.hidden = !user || !keys.held() || keys.pinPending();
   if (!keys.held()) {
@@ -196,7 +198,7 @@ async function route() {
     screens.signIn(main, { signedIn: access.signedIn, before: access.beforeSignIn }, signInReason);
   } else if (path === "/") {
     currentScreen = "caseload";
-    screens.caseload(main);
+    screens.caseload(main, whole);
   } else if (path === "/new") {
     currentScreen = "form";
     add(main, h("p", null, h("a", { href: "#/" }, t("ui.back"))), h("h1", null, t("pwa.new_case")));
@@ -246,9 +248,14 @@ async function route() {
 function refresh() {
   if (currentScreen === "caseload" || currentScreen === "case" || currentScreen === "alerts") {
     const y = window.scrollY;
+    // Scrolled down the caseload: every card is drawn at once, so the position is there to return to.
+    keepScroll = y > 0;
     void route().then(() => window.scrollTo(0, y));
   }
 }
+
+/** The next caseload drawn keeps a scroll position (see refresh): all its cards at once. */
+let keepScroll = false;
 
 /** A message for the screen the next navigation leads to (「保存しました」 after a save). */
 let pendingToast = /** @type {string | null} */ (null);

@@ -27,11 +27,16 @@ import { state, onChange, changed } from "./state.js";
 export { state, onChange };
 export { recordContact, createCase, updateCase, acknowledgeAlert, dismiss, resendConflict, unwrap, redo } from "./recording.js";
 
-/** Read everything but the case histories back from IndexedDB (at unlock, after a sync). */
-export async function reload() {
+/**
+ * Read everything but the case histories back from IndexedDB (at unlock, after a sync).
+ * @param {Map<string, any>} [written] the records (no histories) exactly as the `records` store now
+ *   holds them, just written by a reset chain (js/sync.js): taken as they are, not read back and
+ *   decrypted; the rest is read as usual
+ */
+export async function reload(written) {
   const [meta, records, outbox, attention] = await Promise.all([
     store.get("meta", "session"),
-    store.getAll("records", history.PREFIX),
+    written ? [...written].map(([key, value]) => ({ key, value })) : store.getAll("records", history.PREFIX),
     store.outbox(),
     store.getAll("attention"),
   ]);
