@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import random
 import statistics
 import time
@@ -43,12 +44,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2 as httpx
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bench.generate import Population
-from bench.live import Served
+from bench.live import Served, _tree
 from bench.measure import Figure
 from server.models import Device, User, UserSession
 from server.models.sync import SyncVisibility
@@ -246,6 +247,29 @@ async def morning(url: str, password: str, phones: list[Phone], ramp: float, rng
     return b
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, its children (uvicorn's workers) added."""
+    ticks = 0
+    for p in _tree(pid):
+        try:
+            with open(f"/proc/{p}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        except (OSError, ValueError, IndexError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _database_cpu(engine: Engine) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to the bench's database (same machine;
+    none for SQLite, which runs inside the server)."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    with engine.connect() as c:
+        pids = c.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).all()
+    return {pid: _cpu_seconds(pid) for pid in pids}
+
+
 def _p(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -262,7 +286,14 @@ def load_figures(engine: Engine, pop: Population, served: Served, phones: int = 
     if applied != len({p.username for p in fleet}) * EVENING_CONTACTS:
         raise RuntimeError(f"the evening's pushes: only {applied} mutations applied")
     rss_before = served.rss_mib()
+    # CPU time around the burst: the server's (all its threads), the database backends' (those
+    # that were connected at the end; a connection the pool closed during the burst is missed, so
+    # a lower bound) and the load generator's own (this process), to tell work from waiting on a
+    # machine that other processes share.
+    server_cpu, db_cpu, client_cpu = _cpu_seconds(served.pid), _database_cpu(engine), time.process_time()
     b = asyncio.run(morning(served.url, pop.password, fleet, ramp, rng))
+    server_cpu, client_cpu = _cpu_seconds(served.pid) - server_cpu, time.process_time() - client_cpu
+    db_cpu_used = sum(cpu - db_cpu.get(pid, 0.0) for pid, cpu in _database_cpu(engine).items())
     # Latencies of every answered or failed request (a failure's time counts too, as a phone waited
     # for it); phones that never got to send are counted as errors only.
     sent = [s for s in b.samples if s.ms > 0]
@@ -277,12 +308,22 @@ def load_figures(engine: Engine, pop: Population, served: Served, phones: int = 
     print(f"  morning: {phones} phones over {ramp:g} s, ≤ {CONCURRENCY} at once: {len(b.samples)} requests "
           f"in {b.seconds:.1f} s; {len(errors)} errors, {b.unfinished} phones unfinished; pulled {changes:g} "
           f"changes, {size / 1024:.1f} KiB per phone (median); server RSS {rss_before:.0f} MiB before")  # fmt: skip
+    answered = max(len(sent), 1)
+    print(f"  CPU during the burst: server {server_cpu:.1f} s ({server_cpu * 1000 / answered:.1f} ms a request), "
+          f"PostgreSQL ≥ {db_cpu_used:.1f} s, load generator {client_cpu:.1f} s; load average "
+          f"{os.getloadavg()[0]:.1f}")  # fmt: skip
     return [
         Figure.against("load_p50", _p([s.ms for s in sent], 0.5), "ms", None, None),
         Figure.against("load_p95", _p([s.ms for s in sent], 0.95), "ms", 300, None),
         Figure.against("load_errors", len(errors) + b.unfinished, "req", 0, None),
         Figure.against("load_throughput", len(ok) / b.seconds if b.seconds else 0, "req/s", None, None),
         *(Figure.against(f"load_{k}_p95", _p(v, 0.95), "ms", None, None) for k, v in kinds.items()),
+        # The same burst's p95 with the sign-ins' own latencies left out (the other requests still
+        # shared the server with them): how much of the tail the sign-ins are.
+        Figure.against(
+            "load_p95_without_signin", _p([s.ms for s in sent if s.kind != "signin"], 0.95), "ms", None, None
+        ),
+        Figure.against("load_server_cpu_per_request", server_cpu * 1000 / answered, "ms", None, None),
         Figure.against("load_server_peak_rss", served.peak_rss_mib(), "MiB", None, None),
     ]
 

@@ -43,6 +43,8 @@ def test_a_small_burst_syncs_every_phone_without_errors(tmp_path: Path) -> None:
     assert figures["load_errors"].value == 0
     assert figures["load_p95"].target == 300
     assert figures["load_throughput"].value > 0
+    assert figures["load_server_cpu_per_request"].value > 0  # read from the server process's /proc entry
+    assert figures["load_p95_without_signin"].value > 0
     morning = [d for d in devices if d.last_mid == load.MUTATIONS]
     assert len(morning) == PHONES  # every phone's three contacts applied, once
     assert all(d.last_pull_at is not None and d.last_pull_at > d.created_at for d in morning)
