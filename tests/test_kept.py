@@ -31,7 +31,7 @@ from tests.factories import Factory, login
 from tests.factories_office import OfficeFactory, at
 
 EVERY_KEPT = (*case_facts.KEPT, report_summary.SUMMARY)
-DERIVED = ("report_contact_month", "derived_watermark")
+DERIVED = ("report_contact_month", "report_team_month", "derived_watermark")
 
 
 @pytest.fixture
@@ -137,3 +137,6 @@ def _assert_complete_summary(db_factory: sessionmaker[Session]) -> None:
         t = report_summary.SUMMARY
         assert kept.watermark(s, t) == s.scalars(select(SyncCounter.seq)).one()
         assert _rows(s, select(t.table)) == _rows(s, t.rows(None))
+        assert t.totals is not None  # and its totals per team, program item and month
+        stored = _rows(s, select(t.totals.table))
+        assert stored and stored == _rows(s, t.totals.rows(None))

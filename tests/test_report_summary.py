@@ -1,7 +1,9 @@
 """The dashboard's summary of contacts (services/report_summary.py) gives exactly the live query's
 figures: over random contacts, corrections (of the outcome, the method, the day — across a month or
-a 年度 boundary), team moves and program item changes, refreshed incrementally between steps; and it
-is rebuilt from nothing, and refreshed once when two dashboards ask at the same time."""
+a 年度 boundary), team moves, program item changes and closures, refreshed incrementally between
+steps; its totals per team, program item and month equal the live contacts added up by the cases'
+current team and program item; and it is rebuilt from nothing, and refreshed once when two
+dashboards ask at the same time."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.i18n.dates import fiscal_year_range, quarter_range
-from server.models import Case, Contact, ContactMonth, DerivedWatermark, Team, User
+from server.models import Case, Contact, ContactMonth, DerivedWatermark, Team, TeamMonth, User
 from server.models.report import method_column
 from server.permissions import Permission
 from server.services import report_summary, reports
@@ -48,8 +50,12 @@ move_step = st.tuples(st.just("move"), st.integers(0, 5), st.integers(0, 1), st.
                       st.just(""), st.just(""))  # fmt: skip
 item_step = st.tuples(st.just("item"), st.integers(0, 5), st.sampled_from((3, 4)), st.just(0), st.just(""),
                       st.just(""), st.just(""))  # fmt: skip
+close_step = st.tuples(st.just("close"), st.integers(0, 5), st.just(0), st.just(0), st.just(""), st.just(""),
+                      st.just(""))  # fmt: skip
 view_step = st.tuples(st.just("view"), st.just(0), st.just(0), st.just(0), st.just(""), st.just(""), st.just(""))
-steps = st.lists(st.one_of(contact_step, contact_step, amend_step, move_step, item_step, view_step), max_size=25)
+steps = st.lists(
+    st.one_of(contact_step, contact_step, amend_step, move_step, item_step, close_step, view_step), max_size=25
+)
 
 
 def _figures(s: Session, actor: Any, start: dt.date, end: dt.date, team_id: uuid.UUID | None, live: bool) -> Any:
@@ -58,8 +64,26 @@ def _figures(s: Session, actor: Any, start: dt.date, end: dt.date, team_id: uuid
     if live:
         reports._contact_figures(s, out, scope, day_start(start), day_start(end + dt.timedelta(days=1)))
     else:
-        assert reports._summary_figures(s, out, scope)
+        teams = reports._report_teams(actor, team_id, TeamMonth.team_id)
+        assert teams is not None and reports._summary_figures(s, out, scope, teams)
     return out
+
+
+def live_totals(s: Session) -> set[tuple[Any, ...]]:
+    """The totals per team, program item and month, from the contacts and the cases as they are now."""
+    months = report_summary.computed().subquery()
+    keys = (Case.team_id, Case.program_item, months.c.month)
+    added = (
+        select(*keys, *(func.sum(months.c[name]) for name in report_summary.COUNTS))
+        .join(Case, Case.id == months.c.case_id)
+        .group_by(*keys)
+    )
+    return {tuple(row) for row in s.execute(added)}
+
+
+def stored_totals(s: Session) -> set[tuple[Any, ...]]:
+    t = TeamMonth.__table__.c
+    return {tuple(row) for row in s.execute(select(*(t[k] for k in (*report_summary.GROUP, *report_summary.COUNTS))))}
 
 
 def views(
@@ -79,6 +103,7 @@ def _compare(db_factory: sessionmaker[Session], users: list[User], team_ids: lis
     with db_factory() as s, s.begin():
         report_summary.refresh(s)  # committed, so that the next refresh is an incremental one
     with db_factory() as s:
+        assert stored_totals(s) == live_totals(s)
         for actor, start, end, team_id in views(s, users, team_ids):
             live = _figures(s, actor, start, end, team_id, live=True)
             assert _figures(s, actor, start, end, team_id, live=False) == live
@@ -111,17 +136,66 @@ def test_summary_matches_live_query(
             when = original.occurred_at if b is None else _when(b, hour)
             office.amendment(original, w, outcome, occurred_at=when, method=method,
                              received_at=T0 + dt.timedelta(seconds=len(script) * a + hour))  # fmt: skip
-        elif kind in ("move", "item"):
+        elif kind in ("move", "item", "close"):
             with db_factory() as s, s.begin():
                 row = s.get(Case, cases[a].id)
                 assert row is not None
                 if kind == "move":
                     row.team_id = team_ids[b]
-                else:
+                elif kind == "item":
                     row.program_item = b
+                else:
+                    row.status, row.closed_reason, row.closed_on = "closed", "other", dt.date(2025, 9, 1)
         elif kind == "view":
             _compare(db_factory, users, team_ids)
     _compare(db_factory, users, team_ids)
+
+
+def test_the_totals_follow_each_change(factory: Factory, db_factory: sessionmaker[Session]) -> None:
+    """Refreshed after each change, the totals per team, program item and month equal the live
+    contacts added up by the cases' current team and program item: a second contact in a month, a
+    correction moving an attempt to another month, a move to another team, a change of program item,
+    a closure, a contact in a new month."""
+    office = OfficeFactory(db_factory)
+    w = factory.user("w-tot", team=TEAMS[0])
+    sup = factory.user("s-tot", role="supervisor", team=TEAMS[0])
+    team_ids = [factory.team(name).id for name in TEAMS]
+    case, other = (factory.case(team=TEAMS[0], workers=(w,)) for _ in range(2))
+    factory.contact(other, w, "MET_PERSON", occurred_at=_when(50, 0))
+    seen: list[int] = []
+
+    def check() -> None:
+        with db_factory() as s, s.begin():
+            seen.append(report_summary.refresh(s))
+        with db_factory() as s:
+            assert stored_totals(s) == live_totals(s)
+            for actor, start, end, team_id in views(s, [sup], team_ids):
+                assert _figures(s, actor, start, end, team_id, live=False) == _figures(
+                    s, actor, start, end, team_id, live=True
+                )
+
+    first = factory.contact(case, w, "MET_PERSON", occurred_at=_when(100, 0))
+    check()
+    factory.contact(case, w, "NO_ANSWER", occurred_at=_when(101, 0))  # the same month again
+    check()
+    office.amendment(first, w, "MET_FAMILY_ONLY", occurred_at=_when(200, 0), received_at=T0)  # to another month
+    check()
+    for change in ("move", "item", "close"):
+        with db_factory() as s, s.begin():
+            row = s.get(Case, case.id)
+            assert row is not None
+            if change == "move":
+                row.team_id = team_ids[1]
+            elif change == "item":
+                row.program_item = 3
+            else:
+                row.status, row.closed_reason, row.closed_on = "closed", "other", dt.date(2025, 9, 1)
+        check()
+    factory.contact(case, w, "MET_PERSON", occurred_at=_when(400, 15))  # a new month
+    check()
+    # Incremental refreshes that each recomputed the case, but after the closure (which changes
+    # neither the case's contacts nor its team or program item).
+    assert seen[0] == -1 and seen[5] == 0 and all(n >= 1 for n in (*seen[1:5], seen[6]))
 
 
 def test_every_method_has_its_column() -> None:

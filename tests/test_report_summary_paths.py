@@ -1,5 +1,6 @@
 """The two ways of reading the dashboard's summary (services/reports.py): `_summary_rows_pg` (one
-statement: a CTE aggregated by month and by case, distinct persons counted by the database) and
+statement: the totals' sums by month and a CTE aggregated by case, distinct persons counted by the
+database) and
 `_summary_rows_sqlite` (two statements, distinct persons counted in Python) give the same rows, on
 either engine (each engine uses one of them; both are plain SQL both engines run); and the figures
 equal the live query's. tests/test_report_summary.py checks the engine's own path against the live
@@ -12,10 +13,10 @@ import random
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.models import Case, ContactMonth
+from server.models import Case, TeamMonth
 from server.services import report_summary, reports
 from server.services.derived import day_start
 from server.vocab import CONTACT_METHODS, OUTCOMES, SHARING_BASES
@@ -26,14 +27,11 @@ from tests.test_report_summary import views
 
 def _rows(s: Session, how: Any, actor: Any, start: dt.date, end: dt.date, team_id: uuid.UUID | None) -> Any:
     scope = reports.report_scope(actor, team_id)
+    teams = reports._report_teams(actor, team_id, TeamMonth.team_id)
+    assert teams is not None
     months = reports._months(start, end)
-    in_period = (
-        select()
-        .select_from(ContactMonth)
-        .join(Case, Case.id == ContactMonth.case_id)
-        .where(scope, ContactMonth.month >= months[0], ContactMonth.month <= months[-1])
-    )
-    found = how(s, in_period, day_start(start), day_start(end + dt.timedelta(days=1)))
+    by_month, in_period = reports._by_month(teams, months), reports._in_period(scope, months)
+    found = how(s, by_month, in_period, day_start(start), day_start(end + dt.timedelta(days=1)))
     if found is None:
         return None
     sums, persons, firsts = found
@@ -74,6 +72,7 @@ def test_both_ways_read_the_same_rows(factory: Factory, db_factory: sessionmaker
             live, kept = (reports.Indicators(start=start, end=end) for _ in range(2))
             scope = reports.report_scope(actor, team_id)
             reports._contact_figures(s, live, scope, day_start(start), day_start(end + dt.timedelta(days=1)))
-            assert reports._summary_figures(s, kept, scope)
+            teams = reports._report_teams(actor, team_id, TeamMonth.team_id)
+            assert teams is not None and reports._summary_figures(s, kept, scope, teams)
             assert kept == live
     assert compared >= 10  # periods with rows, not only empty ones

@@ -8,7 +8,7 @@ from server.models.derived import CaseContactFacts, CaseMilestoneFacts, DerivedW
 from server.models.milestone import Consent, MilestoneEvent
 from server.models.org import Organisation, Team
 from server.models.person import CareRelation, Household, HouseholdMember, Person
-from server.models.report import ContactMonth
+from server.models.report import ContactMonth, TeamMonth
 from server.models.sync import Device, ServerState, SyncCounter, SyncMutation
 from server.models.user import LoginThrottle, RecoveryCode, User, UserSession
 
@@ -41,6 +41,7 @@ __all__ = [
     "SyncCounter",
     "SyncMutation",
     "Team",
+    "TeamMonth",
     "User",
     "UserSession",
 ]

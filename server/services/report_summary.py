@@ -8,14 +8,21 @@ although between two views only a few cases receive a contact. `report_contact_m
 per case and month with contacts (≈ 2 attempts each): the counts by whom the attempt reached, by
 method and by meeting kind, and the month's first reach of the person. A month-aligned period (a
 年度, a quarter) is answered from these rows joined to the cases (services/reports.py): the scope
-(team, program item, municipality), the person and the 把握日 are read live from the case, so a case
-that moves team or program item needs no recomputation.
+(team, program item, municipality), the person and the 把握日 are read live from the case.
+
+Beside them, `report_team_month` adds the rows up per team, program item and month (services/kept.py
+`Totals`): the sums by month of a 年度 read ≈ 50 rows, not ≈ 24,000. For that each row also holds its
+case's team and program item as of its computation, and a case whose team or program item no longer
+matches its rows is recomputed: such a change moves the case's `sync_seq` (every change of a case goes
+through the ORM, whose stamping numbers it: server/models/sync_stamp.py), so the refresh finds it
+among the cases numbered since the watermark.
 
 How it stays exact: it is kept up to date from its `derived_watermark` row (services/kept.py: the
 cases of the contacts numbered since the watermark are recomputed from their whole effective history,
 and the watermark moves to the counter) — here also the cases of the originals those contacts
-correct, so a correction that moves an attempt to another month (or another case) is seen. Contacts
-are never deleted. Nothing is added to the write path (sync push, office forms).
+correct, so a correction that moves an attempt to another month (or another case) is seen, and the
+cases numbered since whose rows name another team or program item than theirs. Contacts are never
+deleted. Nothing is added to the write path (sync push, office forms).
 
 When: `yorisoi migrate` builds it, and the alert runner's periodic pass brings it up to date, so a
 dashboard normally finds it complete and reads it without taking any lock; what arrived since the
@@ -38,7 +45,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from server.models import Contact, ContactMonth
+from server.models import Case, Contact, ContactMonth, TeamMonth
 from server.models.report import method_column
 from server.services import kept
 from server.services.derived import effective_contacts
@@ -52,7 +59,12 @@ REACHED = ("person", "family", "none")
 REBUILD_ABOVE = 5_000
 
 TABLE: Table = ContactMonth.__table__  # type: ignore[assignment]
+TOTALS_TABLE: Table = TeamMonth.__table__  # type: ignore[assignment]
 NAME = "report_contact_month"  # this summary's row in derived_watermark
+GROUP = ("team_id", "program_item", "month")  # a total's key, in both tables
+# What the totals add up: every count of a row (not its times).
+COUNTS = ("n_person", "n_family", "n_none", "meet_shien", "meet_jusou", "unusual",
+          *(method_column(m) for m in CONTACT_METHODS))  # fmt: skip
 
 
 class tokyo_month(FunctionElement[dt.date]):
@@ -101,22 +113,42 @@ def computed(cases: Collection[uuid.UUID] | None = None) -> Select[Any]:
 
 
 def rows(cases: Collection[uuid.UUID] | None = None) -> Select[Any]:
-    """The table's rows: the summary's per month, with each case's first reach of the person ever."""
+    """The table's rows: the summary's per month, with each case's first reach of the person ever
+    and the case's team and program item."""
     months = computed(cases).subquery("cm")
     case_first = func.min(months.c.first_person_at).over(partition_by=months.c.case_id)
-    return select(months, case_first.label("case_first_person_at"))
+    return select(months, case_first.label("case_first_person_at"), Case.team_id, Case.program_item).join(
+        Case, Case.id == months.c.case_id
+    )
+
+
+def totals(where: ColumnElement[bool] | None = None) -> Select[Any]:
+    """The totals per team, program item and month of the summary's rows (those matching `where`)."""
+    keys = [TABLE.c[k] for k in GROUP]
+    added = select(*keys, *(func.sum(TABLE.c[name]).label(name) for name in COUNTS)).group_by(*keys)
+    return added if where is None else added.where(where)
 
 
 def _changed(session: Session, mark: int, upto: int) -> set[uuid.UUID]:
-    """The cases of the contacts numbered in (mark, upto] and of the originals they correct."""
+    """The cases of the contacts numbered in (mark, upto] and of the originals they correct; and the
+    cases numbered in (mark, upto] whose rows name another team or program item than the case's."""
     numbered = Contact.sync_seq > mark, Contact.sync_seq <= upto
     originals = select(Contact.amends_id).where(*numbered, Contact.amends_id.is_not(None))
     cases = set(session.scalars(select(Contact.case_id).where(*numbered)))
     cases.update(session.scalars(select(Contact.case_id).where(Contact.id.in_(originals))))
+    cm = TABLE.c
+    moved = (
+        select(Case.id)
+        .join(TABLE, cm.case_id == Case.id)
+        .where(Case.sync_seq > mark, Case.sync_seq <= upto)
+        .where(or_(cm.team_id != Case.team_id, cm.program_item != Case.program_item))
+        .distinct()
+    )
+    cases.update(session.scalars(moved))
     return cases
 
 
-SUMMARY = kept.Kept(NAME, TABLE, rows, _changed, REBUILD_ABOVE)
+SUMMARY = kept.Kept(NAME, TABLE, rows, _changed, REBUILD_ABOVE, kept.Totals(TOTALS_TABLE, GROUP, totals))
 
 
 def refresh(session: Session) -> int:

@@ -15,9 +15,9 @@ Definitions (each one a single set-based query over the cases in the report's sc
 A contact's day is its Tokyo calendar day (a visit at 00:30 on 1 April JST belongs to the new 年度).
 
 The figures about contact attempts for whole months (a 年度, a quarter: the dashboard and the city's
-CSV) are read from a per case and month summary of the contacts, brought up to date first
-(services/report_summary.py: a derived cache, tested equal to the live query); other periods read
-the contacts themselves.
+CSV) are read from a per case and month summary of the contacts and its totals per team, program item
+and month, brought up to date first (services/report_summary.py: a derived cache, tested equal to the
+live query); other periods read the contacts themselves.
 
 Scope: a supervisor reports on the municipality (REPORT_READ); a coordinator sees their own team's
 figures on the dashboard (TEAM_REPORT_READ) but cannot export the municipality's report.
@@ -37,12 +37,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from server.db import UTCDateTime
 from server.errors import ApiError
-from server.models import Case, Contact, ContactMonth, MilestoneEvent
+from server.models import Case, Contact, ContactMonth, MilestoneEvent, Team, TeamMonth
 from server.models.report import method_column
 from server.permissions import Actor, Permission, case_scope
 from server.services import report_summary
 from server.services.derived import day_start, effective_contacts, is_effective, local_date
-from server.vocab import CLOSED_REASONS, CONTACT_METHODS, REFERRAL_SOURCES
+from server.vocab import CLOSED_REASONS, CONTACT_METHODS, REFERRAL_SOURCES, Role
 
 OUTREACH_ITEM = 4  # 社会福祉法第106条の4第2項第4号
 MEETING_KINDS = {report_summary.SHIEN_KAIGI: "shien_kaigi", report_summary.JUSOU_KAIGI: "jusou_kaigi"}
@@ -84,6 +84,24 @@ def report_scope(actor: Actor, team_id: uuid.UUID | None = None) -> ColumnElemen
     return and_(scope, Case.program_item == OUTREACH_ITEM)
 
 
+def _report_teams(actor: Actor, team_id: uuid.UUID | None, column: Any) -> ColumnElement[bool] | None:
+    """`report_scope` said of a team column (the summary's totals per team): the municipality's
+    teams for a supervisor, the own team for a coordinator (permissions.case_scope), or None when
+    the scope is not a set of teams (then the totals cannot answer)."""
+    if actor.can(Permission.REPORT_READ):
+        if actor.role == Role.SUPERVISOR:
+            teams = column.in_(select(Team.id).where(Team.municipality_id == actor.municipality_id))
+        elif actor.role == Role.COORDINATOR:
+            teams = column == actor.team_id
+        else:
+            return None
+    elif actor.can(Permission.TEAM_REPORT_READ):
+        teams = column == actor.team_id
+    else:
+        raise ApiError(403, "forbidden")
+    return and_(teams, column == team_id) if team_id is not None else teams
+
+
 def indicators(
     session: Session, actor: Actor, start: dt.date, end: dt.date, team_id: uuid.UUID | None = None
 ) -> Indicators:
@@ -91,7 +109,8 @@ def indicators(
     scope = report_scope(actor, team_id)
     lo, hi = day_start(start), day_start(end + dt.timedelta(days=1))
     out = Indicators(start=start, end=end)
-    if not (_month_aligned(start, end) and _summary_figures(session, out, scope)):
+    teams = _report_teams(actor, team_id, TeamMonth.team_id)
+    if not (_month_aligned(start, end) and teams is not None and _summary_figures(session, out, scope, teams)):
         _contact_figures(session, out, scope, lo, hi)
 
     new = dict(
@@ -155,28 +174,23 @@ _COUNTS = ("unusual", "n_person", "n_family", "n_none", "meet_shien", "meet_juso
            *(method_column(m) for m in CONTACT_METHODS))  # fmt: skip
 
 
-def _summary_figures(session: Session, out: Indicators, scope: ColumnElement[bool]) -> bool:
-    """The figures about the period's contact attempts from the per case and month summary
-    (services/report_summary.py), brought up to date first; the same definitions as
+def _summary_figures(session: Session, out: Indicators, scope: ColumnElement[bool], teams: ColumnElement[bool]) -> bool:
+    """The figures about the period's contact attempts from the per case and month summary and its
+    totals per team (services/report_summary.py), brought up to date first; the same definitions as
     `_contact_figures`, which answers instead when this returns False (a period holding a method or
-    a reach outside the vocabulary, which the summary cannot name).
+    a reach outside the vocabulary, which the summary cannot name). `scope` is `report_scope`, and
+    `teams` the same said of `TeamMonth.team_id` (`_report_teams`).
 
-    The period's summary rows in scope (≈ 24,000 for a 年度 at default size) are aggregated twice:
-    sums by month; and per case whether it reached the person, the family, and its first reach of
-    the person ever, which counts when it falls in the period. How, depends on the engine
-    (`_summary_rows_pg`, `_summary_rows_sqlite`): the same figures, measured both ways on each."""
+    The sums by month add up the period's totals of the teams in scope (≈ 50 rows for a 年度). The
+    distinct persons need the period's summary rows in scope (≈ 24,000 for a 年度 at default size),
+    aggregated per case: whether it reached the person, the family, and its first reach of the person
+    ever, which counts when it falls in the period. How, depends on the engine (`_summary_rows_pg`,
+    `_summary_rows_sqlite`): the same figures, measured both ways on each."""
     report_summary.refresh(session)
     months = _months(out.start, out.end)
     lo, hi = day_start(out.start), day_start(out.end + dt.timedelta(days=1))
-    cm = ContactMonth
-    in_period = (
-        select()
-        .select_from(cm)
-        .join(Case, Case.id == cm.case_id)
-        .where(scope, cm.month >= months[0], cm.month <= months[-1])
-    )
     pick = _summary_rows_pg if session.get_bind().dialect.name == "postgresql" else _summary_rows_sqlite
-    found = pick(session, in_period, lo, hi)
+    found = pick(session, _by_month(teams, months), _in_period(scope, months), lo, hi)
     if found is None:
         return False
     sums, persons, firsts = found
@@ -200,14 +214,35 @@ def _summary_figures(session: Session, out: Indicators, scope: ColumnElement[boo
     return True
 
 
-def _summary_rows_sqlite(session: Session, in_period: Any, lo: dt.datetime, hi: dt.datetime) -> _SummaryRows | None:
-    """Two statements, each reading the period's rows: SQLite walks them (a seek per case) faster
-    than it would write them to a work table and read that twice, and Python counts the distinct
-    persons of ≈ 4,000 rows faster than SQLite's three COUNT(DISTINCT …)."""
+def _by_month(teams: ColumnElement[bool], months: list[dt.date]) -> Any:
+    """The sums (`_COUNTS`) by month of the totals of the teams in scope, program item 4."""
+    tm = TeamMonth.__table__.c
+    return (
+        select(tm.month, *(func.sum(tm[name]) for name in _COUNTS))
+        .where(teams, tm.program_item == OUTREACH_ITEM, tm.month >= months[0], tm.month <= months[-1])
+        .group_by(tm.month)
+    )
+
+
+def _in_period(scope: ColumnElement[bool], months: list[dt.date]) -> Any:
+    """The period's summary rows joined to their cases in scope (no column chosen yet)."""
+    cm = ContactMonth
+    return (
+        select()
+        .select_from(cm)
+        .join(Case, Case.id == cm.case_id)
+        .where(scope, cm.month >= months[0], cm.month <= months[-1])
+    )
+
+
+def _summary_rows_sqlite(
+    session: Session, by_month: Any, in_period: Any, lo: dt.datetime, hi: dt.datetime
+) -> _SummaryRows | None:
+    """Two statements: the sums by month (`by_month`, over the totals), and the per-case pass over
+    the period's rows; Python counts the distinct persons of ≈ 4,000 rows faster than SQLite's three
+    COUNT(DISTINCT …)."""
     cm = ContactMonth.__table__.c
-    sums = session.execute(
-        in_period.add_columns(cm.month, *(func.sum(cm[name]) for name in _COUNTS)).group_by(cm.month)
-    ).all()
+    sums = session.connection().execute(by_month).all()
     if any(row[1] for row in sums):
         return None
     # Per case: the first reach of the person ever only when it falls in the period (the others
@@ -233,28 +268,26 @@ def _summary_rows_sqlite(session: Session, in_period: Any, lo: dt.datetime, hi: 
     return list(sums), (len(persons), len(reached), len(families)), firsts
 
 
-def _summary_rows_pg(session: Session, in_period: Any, lo: dt.datetime, hi: dt.datetime) -> _SummaryRows | None:
-    """One statement: PostgreSQL scans the summary and joins the cases once into a CTE (used twice,
-    so kept as a work table), aggregates it by month and by case, counts the distinct persons
-    itself and returns only the cases first reached in the period (≈ 660 rows, not ≈ 4,000): its
-    CPU per dashboard 50–66 → 42–49 ms against the two statements (30 runs each, three rounds)."""
+def _summary_rows_pg(
+    session: Session, by_month: Any, in_period: Any, lo: dt.datetime, hi: dt.datetime
+) -> _SummaryRows | None:
+    """One statement: the sums by month (`by_month`, over the totals) and the per-case pass, whose
+    aggregate (a CTE, used twice) PostgreSQL counts the distinct persons of itself, returning only
+    the cases first reached in the period (≈ 660 rows, not ≈ 4,000)."""
     cm = ContactMonth.__table__.c
-    rows = in_period.add_columns(
-        cm.case_id, cm.month, cm.case_first_person_at, Case.person_id, Case.identified_on,
-        *(cm[name] for name in _COUNTS),
-    ).cte("period_rows")  # fmt: skip
-    r = rows.c
     per_case = (
-        select(r.person_id, r.identified_on, func.max(r.n_person).label("met"), func.max(r.n_family).label("fam"),
-               func.min(r.case_first_person_at).label("first_at"))
-        .group_by(r.case_id, r.person_id, r.identified_on)
+        in_period.add_columns(
+            Case.person_id, Case.identified_on, func.max(cm.n_person).label("met"),
+            func.max(cm.n_family).label("fam"), func.min(cm.case_first_person_at).label("first_at"),
+        )
+        .group_by(Case.id, Case.person_id, Case.identified_on)
         .cte("per_case")
     )  # fmt: skip
     pc = per_case.c
     none_int, none_date, none_at = null().cast(Integer), null().cast(Date), null().cast(UTCDateTime())
+    month_sums = by_month.subquery("month_sums")
     parts: Any = union_all(
-        select(literal(0).label("part"), r.month, *(func.sum(r[name]) for name in _COUNTS), none_date, none_at)
-        .group_by(r.month),
+        select(literal(0).label("part"), *month_sums.c, none_date, none_at),
         select(literal(1), none_date, func.count(func.distinct(pc.person_id)),
                func.count(func.distinct(case((pc.met > 0, pc.person_id)))),
                func.count(func.distinct(case((pc.fam > 0, pc.person_id)))),
