@@ -36,11 +36,12 @@ def _render(session: Session, items: list[stream.Item]) -> list[dict[str, Any]]:
     cases = serialize.cases(session, [i.row for i in items if i.entity == "case" and i.op == "put"])
     out: list[dict[str, Any]] = []
     for item in items:
-        change: dict[str, Any] = {"entity": item.entity, "id": str(item.entity_id), "op": item.op}
+        # the ids as UUIDs: the answer's encoder writes them (server/views/base.py FastJSONResponse)
+        change: dict[str, Any] = {"entity": item.entity, "id": item.entity_id, "op": item.op}
         if item.op == "put":
             change["data"] = cases[item.entity_id] if item.entity == "case" else _SERIALIZERS[item.entity](item.row)
         elif item.entity != "case":
-            change["case_id"] = str(item.case_id)
+            change["case_id"] = item.case_id
         out.append(change)
     return out
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from server.models import CareRelation, CaseAssignment, Household, HouseholdMember, Person
 from server.services import people, progress
+from sync import wire
 
 _iso = people.iso
 
@@ -63,12 +64,16 @@ _HOUSEHOLD = [Household.__table__.c[n] for n in ("id", "postal_code", "prefectur
 person = people.person_json
 
 
-def read_as(column: Column[Any]) -> Any:
+def read_as(column: Column[Any], sent_only: bool = False) -> Any:
     """How the pull reads a column: JSON columns as their text, parsed by `_json` (orjson) — the
     drivers' `json.loads` (SQLAlchemy's on SQLite, psycopg's on PostgreSQL) was the largest single
-    cost of an initial pull (≈ 35,000 small lists per chain); the other columns as they are."""
+    cost of an initial pull (≈ 35,000 small lists per chain); ids, times and dates that are only
+    sent as their wire text (sync/wire.py); the other columns as they are."""
     if isinstance(column.type, JSON):
         return cast(column, Text).label(column.key)
+    if sent_only:
+        as_text = wire.text(column)
+        return column if as_text is None else as_text
     return column
 
 

@@ -35,7 +35,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -83,10 +83,17 @@ class Kind:
 
     @property
     def columns(self) -> list[Any]:
-        return [serialize.read_as(self.model.__table__.c[n]) for n in self.names]
+        """`names` as read: ids, times and dates that only go to the serializer as their wire text
+        (sync/wire.py), the case id too (`_expand` maps it to the flip's UUID); the entity id, the
+        number and liveness typed. A case's are all typed: its serializer looks up its person,
+        household and stage by them."""
+        keep = {"id", "sync_seq", *(self.liveness[:1] if self.liveness else ())}
+        table = self.model.__table__
+        return [serialize.read_as(table.c[n], sent_only=self.name != "case" and n not in keep) for n in self.names]
 
-    def reader(self) -> Callable[[Any], tuple[int, uuid.UUID, uuid.UUID, bool]]:
-        """A row's (seq, case id, id, live), read by position (see serialize._plain)."""
+    def reader(self) -> Callable[[Any], tuple[int, uuid.UUID | str, uuid.UUID, bool]]:
+        """A row's (seq, case id, id, live), read by position (see serialize._plain); the case id
+        is its wire text but for a case (`columns`)."""
         at = self.names.index
         seq_i, case_i, id_i = at("sync_seq"), at(self.case_col.key), at("id")
         if self.liveness is None:
@@ -197,30 +204,44 @@ def _changed_keys_statement(lateral: bool) -> Select[Any]:
 _CHANGED_KEYS = {False: _changed_keys_statement(lateral=False), True: _changed_keys_statement(lateral=True)}
 
 
-def _changed(session: Session, user_id: uuid.UUID, pos: Key, high: int, n: int) -> list[Item]:
+def _changed(session: Session, user_id: uuid.UUID, pos: Key, high: int, n: int) -> list[Key]:
     """Part 2: entities of cases in scope, numbered above their case's flip — the first `n` keys
-    in one query over all kinds, then the rows of those keys."""
+    in one query over all kinds. Their rows are read by `_with_rows`, only for the keys that make
+    the page: on a chain's pages inside part 1 (the flips), part 2's first `n` keys all come after
+    the page's end, and reading their rows on every page was most of such a chain's reads."""
     params = {"user_id": user_id, "high": high, "n": n, "p_seq": pos[0], "p_case": pos[1], "p_rank": pos[2],
               "p_id": pos[3]}  # fmt: skip
     lateral = session.get_bind().dialect.name == "postgresql"
     found = session.execute(_CHANGED_KEYS[lateral], params).all()
+    return [(int(seq), case_id, rank, entity_id) for seq, case_id, rank, entity_id in found]
+
+
+def _with_rows(session: Session, page: list[Item | Key]) -> list[Item]:
+    """The page with the rows of its part-2 keys read (by id, a query per kind), in order."""
     wanted: dict[int, list[uuid.UUID]] = defaultdict(list)
-    for _seq, _case, rank, entity_id in found:
-        wanted[rank].append(entity_id)
+    for change in page:
+        if not isinstance(change, Item):
+            wanted[change[2]].append(change[3])
+    if not wanted:
+        return cast(list[Item], page)
     rows: dict[tuple[int, uuid.UUID], Any] = {}
     for kind in KINDS:
         if wanted.get(kind.rank):
             read = READERS[kind.rank]
-            for row in session.execute(select(*COLUMNS[kind.rank]).where(kind.model.id.in_(wanted[kind.rank]))):
+            for row in session.execute(select(*COLUMNS[kind.rank]).where(kind.model.id.in_(wanted[kind.rank]))).all():
                 rows[(kind.rank, read(row)[2])] = row
     out = []
-    for seq, case_id, rank, entity_id in found:
-        kind, r = KINDS[rank - 1], rows.get((rank, entity_id))
+    for change in page:
+        if isinstance(change, Item):
+            out.append(change)
+            continue
+        rank = change[2]
+        kind, r = KINDS[rank - 1], rows.get((rank, change[3]))
         if r is None:
             continue  # gone since the keys were read (synced rows are not deleted; defensive)
-        # the key as read with the row: a row changed in between is sent next time, newer
+        # the key as read by `_changed`: a row changed in between is sent next time, newer
         live = READERS[rank](r)[3]
-        out.append(Item((int(seq), case_id, rank, entity_id), kind.name, "put" if live else "remove", r))
+        out.append(Item(change, kind.name, "put" if live else "remove", r))
     return out
 
 
@@ -260,13 +281,18 @@ def _expand(session: Session, batch: list[tuple[uuid.UUID, bool, int]], floor: i
         else:
             items.append(Item((seq, case_id, LEAVE_RANK, case_id), "case", "remove", None))
     if entering:
+        # the UUID of each entering case, by its id as read: a UUID (a case row) or the wire text
+        # (its entities' `case_id`: sync/wire.py; no UUID built per row)
+        case_of: dict[uuid.UUID | str, uuid.UUID] = {**{c: c for c in flip_of}, **{str(c): c for c in flip_of}}
         for kind in KINDS:
             m, read = kind.model, READERS[kind.rank]
             cond = or_(*(and_(kind.case_col.in_(ids), m.sync_seq <= seq) for seq, ids in entering.items()))
-            for r in session.execute(select(*COLUMNS[kind.rank]).where(cond)):
-                row_seq, case_id, entity_id, live = read(r)
+            # .all(): the driver's fetchall, not a fetchone per row (≈ 10 µs each, ≈ 20,000 a chain)
+            for r in session.execute(select(*COLUMNS[kind.rank]).where(cond)).all():
+                row_seq, read_case, entity_id, live = read(r)
                 if not live and row_seq <= floor:
                     continue  # the client cannot hold it: nothing to remove
+                case_id = case_of[read_case]
                 key = (flip_of[case_id], case_id, kind.rank, entity_id)
                 items.append(Item(key, kind.name, "put" if live else "remove", r))
     # By the key, with the ids' integers: UUID objects compare in Python (`__eq__`, `__lt__`), and
@@ -283,7 +309,7 @@ def page(
     if pos >= end_of(high):
         return [], False  # nothing was committed since this cursor
     changed = _changed(session, user_id, pos, high, budget)
-    out: list[Item] = []
+    out: list[Item | Key] = []  # part 1's changes, part 2's keys (their rows read at the end)
     nxt = 0
     # Cases expanded per round: about a page's worth (a round costs a query per kind; the last
     # round of a page is read again by the next page, from the case the page ended in).
@@ -292,11 +318,11 @@ def page(
         for item in _expand(session, batch, floor):
             if item.key <= pos:
                 continue  # already sent: the page before ended inside this case
-            while nxt < len(changed) and changed[nxt].key < item.key:
+            while nxt < len(changed) and changed[nxt] < item.key:
                 out.append(changed[nxt])
                 nxt += 1
             out.append(item)
             if len(out) >= budget:
-                return out[:limit], True
+                return _with_rows(session, out[:limit]), True
     out.extend(changed[nxt:])
-    return out[:limit], len(out) > limit
+    return _with_rows(session, out[:limit]), len(out) > limit
