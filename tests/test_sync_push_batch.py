@@ -146,14 +146,16 @@ def test_a_worker_unassigned_since_still_delivers_a_batch_recorded_on_duty(
 def test_a_batch_of_contacts_is_inserted_with_the_transaction_number(
     factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
 ) -> None:
-    """The contacts of a batch that touches only cases it locked carry the push's change number
-    from their insert (no UPDATE after); a batch that also creates a case numbers them at commit.
-    Either way every contact and its case carry the number the transaction took."""
+    """Every contact of a batch and its case carry the number the transaction took: a large batch
+    that touches only cases it locked from their insert (no UPDATE after), a small one or one that
+    also creates a case at commit."""
     w = factory.user("w1")
     a, b = factory.case(workers=(w,)), factory.case(workers=(w,))
     phone = clients.phone("w1")
+    large = push_module.NUMBER_FIRST_FROM  # numbered from the insert
     for batch in (
         [phone.mutation("contact.create", contact_args(case.id)) for case in (a, b, a)],
+        [phone.mutation("contact.create", contact_args((a, b)[n % 2].id)) for n in range(large)],
         [phone.mutation("case.create", new := case_create_args()), phone.mutation("contact.create", contact_args(a.id)),
          phone.mutation("contact.create", contact_args(new["id"]))],
     ):  # fmt: skip
@@ -166,13 +168,25 @@ def test_a_batch_of_contacts_is_inserted_with_the_transaction_number(
             cases = s.scalars(select(Case).where(Case.id.in_({c.case_id for c in contacts})))
             assert {c.sync_seq for c in cases} == {seq}
             assert list(audit.verify(s)) == []
-    assert [action for action, _ in audited(db_factory)].count("contact.create") == 5  # one audit row per contact
+    assert [action for action, _ in audited(db_factory)].count("contact.create") == 5 + large  # one audit row each
 
 
-def test_an_id_taken_after_the_batch_checked_it_asks_for_a_retry_and_keeps_nothing(
+def _taken_meanwhile(monkeypatch: pytest.MonkeyPatch, taken_id: str) -> None:
+    """The batch's check does not see `taken_id`, as if it were committed just after the check."""
+
+    def unseen(session: Session, actor: Any, batch: list[Any]) -> batch_module.Prefetched:
+        found = batch_module.prefetch(session, actor, batch)
+        for taken in found.taken.values():
+            taken.discard(uuid.UUID(taken_id))
+        return found
+
+    monkeypatch.setattr(push_module, "prefetch", unseen)
+
+
+def test_an_id_taken_after_a_large_batch_checked_it_asks_for_a_retry_and_keeps_nothing(
     factory: Factory, clients: Clients, db_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Another transaction may insert a contact id between the batch's check and its numbered
+    """Another transaction may insert a contact id between a large batch's check and its numbered
     insert (on PostgreSQL): the push answers 503 with nothing kept, and the retry rejects that
     mutation alone."""
     w = factory.user("w1")
@@ -180,18 +194,10 @@ def test_an_id_taken_after_the_batch_checked_it_asks_for_a_retry_and_keeps_nothi
     phone = clients.phone("w1")
     first = contact_args(case.id)
     phone.push(phone.mutation("contact.create", first))
-
-    def unseen(session: Session, actor: Any, batch: list[Any]) -> batch_module.Prefetched:
-        found = batch_module.prefetch(session, actor, batch)
-        for taken in found.taken.values():
-            taken.discard(uuid.UUID(first["id"]))  # as if committed just after the check
-        return found
-
-    batch = [
-        phone.mutation("contact.create", contact_args(case.id)),
-        phone.mutation("contact.create", {**contact_args(case.id), "id": first["id"]}),
-    ]
-    monkeypatch.setattr(push_module, "prefetch", unseen)
+    size = push_module.NUMBER_FIRST_FROM
+    batch = [phone.mutation("contact.create", contact_args(case.id)) for _ in range(size - 1)]
+    batch.append(phone.mutation("contact.create", {**contact_args(case.id), "id": first["id"]}))
+    _taken_meanwhile(monkeypatch, first["id"])
     r = phone.send(batch)
     assert r.status_code == 503 and r.json()["error"]["code"] == "server_busy" and "Retry-After" in r.headers
     with db_factory() as s:
@@ -199,5 +205,30 @@ def test_an_id_taken_after_the_batch_checked_it_asks_for_a_retry_and_keeps_nothi
         assert s.scalar(select(func.count()).select_from(SyncMutation)) == 1
     monkeypatch.undo()
     answer = phone.push(*batch)
+    assert statuses(answer) == [(m, "applied") for m in range(2, size + 1)] + [(size + 1, "rejected")]
+    assert answer["results"][-1]["error"]["code"] == "id_exists"
+
+
+def test_an_id_taken_after_a_small_batch_checked_it_rejects_that_mutation_alone(
+    factory: Factory, clients: Clients, db_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small batch inserts its contacts before taking its change number: an id taken meanwhile
+    fails that insert inside the batch's savepoint, and the batch is applied one mutation at a time
+    (the careful path), which finds the id taken: that mutation is rejected, the other applied."""
+    w = factory.user("w1")
+    case = factory.case(workers=(w,))
+    phone = clients.phone("w1")
+    first = contact_args(case.id)
+    phone.push(phone.mutation("contact.create", first))
+    batch = [
+        phone.mutation("contact.create", contact_args(case.id)),
+        phone.mutation("contact.create", {**contact_args(case.id), "id": first["id"]}),
+    ]
+    _taken_meanwhile(monkeypatch, first["id"])
+    answer = phone.push(*batch)
     assert statuses(answer) == [(2, "applied"), (3, "rejected")]
     assert answer["results"][1]["error"]["code"] == "id_exists"
+    with db_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Contact)) == 2
+        seq = s.get_one(SyncCounter, 1).seq
+        assert s.get_one(Contact, uuid.UUID(batch[0]["args"]["id"])).sync_seq == seq
