@@ -109,3 +109,28 @@ export function fillForm(form, values) {
     else c.value = values[c.name];
   }
 }
+
+/**
+ * Run `fn` once the page is idle after the next frame: work the screen just drawn does not need
+ * (its paint, and the worker's first taps, go first). Where there is no requestIdleCallback
+ * (Safari), after the next frame.
+ * @param {() => void} fn
+ */
+export function whenIdle(fn) {
+  afterPaint(() => {
+    if (typeof window.requestIdleCallback === "function") window.requestIdleCallback(() => fn(), { timeout: 500 });
+    else fn();
+  });
+}
+
+/** Run `fn` once the next frame has been painted (or after 100 ms: a hidden page paints none). @param {() => void} fn */
+export function afterPaint(fn) {
+  let ran = false;
+  const once = () => {
+    if (ran) return;
+    ran = true;
+    fn();
+  };
+  requestAnimationFrame(() => setTimeout(once, 0));
+  setTimeout(once, 100);
+}

@@ -11,7 +11,7 @@
  * a round trip to the service worker and its compilation on a slow phone's main thread.
  */
 
-import { h, add, replace } from "./dom.js";
+import { h, add, replace, afterPaint, whenIdle } from "./dom.js";
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
 import * as store from "./store.js";
@@ -287,31 +287,6 @@ function navigate(hash, message) {
   // after that frame is painted: drawing it (a long timeline) never delays the confirmation.
   ui.toast.textContent = message;
   afterPaint(go);
-}
-
-/**
- * Run `fn` once the page is idle after the next frame: work the screen just drawn does not need
- * (its paint, and the worker's first taps, go first). Where there is no requestIdleCallback
- * (Safari), after the next frame.
- * @param {() => void} fn
- */
-function whenIdle(fn) {
-  afterPaint(() => {
-    if (typeof window.requestIdleCallback === "function") window.requestIdleCallback(() => fn(), { timeout: 500 });
-    else fn();
-  });
-}
-
-/** Run `fn` once the next frame has been painted (or after 100 ms: a hidden page paints none). @param {() => void} fn */
-function afterPaint(fn) {
-  let ran = false;
-  const once = () => {
-    if (ran) return;
-    ran = true;
-    fn();
-  };
-  requestAnimationFrame(() => setTimeout(once, 0));
-  setTimeout(once, 100);
 }
 
 window.addEventListener("hashchange", async () => {

@@ -1,7 +1,7 @@
 // @ts-check
 /** The screens that show things: sign-in, the caseload, a case with its timeline, settings. */
 
-import { h, add } from "./dom.js";
+import { h, add, whenIdle } from "./dom.js";
 import { t, formatDate, formatDateTime, today, daysBetween, language, setLanguage, eraDates, setEraDates } from "./i18n.js";
 import * as records from "./records.js";
 import { api, ApiFailure } from "./api.js";
@@ -120,7 +120,7 @@ export function caseload(main, whole = false) {
   );
   if (first.length < cases.length) {
     // Dropped if the screen was redrawn or left meanwhile (the list is no longer in the page).
-    afterFirstFrame(() => {
+    whenIdle(() => {
       if (list.isConnected) add(list, cases.slice(first.length).map(caseCard));
     });
   }
@@ -139,24 +139,6 @@ function caseCard(c) {
       alertsview.caseBadge(c.id)));
 }
 
-/**
- * Run `fn` once the next frame is painted and the page is idle (a tap, or the paint of what was
- * just drawn, goes first); without requestIdleCallback (Safari) right after that frame, and after
- * 300 ms at the latest (a hidden page paints no frame). @param {() => void} fn
- */
-function afterFirstFrame(fn) {
-  let ran = false;
-  const once = () => {
-    if (ran) return;
-    ran = true;
-    fn();
-  };
-  requestAnimationFrame(() => setTimeout(() => {
-    if (typeof window.requestIdleCallback === "function") window.requestIdleCallback(once, { timeout: 200 });
-    else once();
-  }, 0));
-  setTimeout(once, 300);
-}
 
 /** @param {records.Attention} item */
 function problemCard(item) {

@@ -11,6 +11,20 @@ from tests.factories import PASSWORD
 
 PIN = "246802"
 
+# Storage keys of the `records` store (ids only: the values are ciphertext).
+_RECORD_KEYS_JS = """() => new Promise((resolve) => {
+  const q = indexedDB.open("yorisoi");
+  q.onsuccess = () => {
+    const r = q.result.transaction("records").objectStore("records").getAllKeys();
+    r.onsuccess = () => { q.result.close(); resolve(r.result.map(String)); };
+  };
+})"""
+
+
+def record_keys(page: Page) -> list[str]:
+    """The keys of the app's sealed `records` store."""
+    return list(page.evaluate(_RECORD_KEYS_JS))
+
 
 def sign_in(page: Page, username: str, password: str = PASSWORD, pin: str = PIN, goto: bool = True) -> None:
     """Sign in online; set the PIN when the app asks for one (first sign-in, or a recovery)."""

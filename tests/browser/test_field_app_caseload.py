@@ -13,20 +13,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import sign_in, unlock, wait_synced
+from tests.browser.helpers import record_keys, sign_in, unlock, wait_synced
 from tests.factories import Factory
 
 pytestmark = pytest.mark.browser
 
 CASES = 45  # more than FIRST_CARDS (20), so part of the list is drawn after the first frame
-
-RECORD_KEYS_JS = """() => new Promise((resolve) => {
-  const q = indexedDB.open("yorisoi");
-  q.onsuccess = () => {
-    const r = q.result.transaction("records").objectStore("records").getAllKeys();
-    r.onsuccess = () => { q.result.close(); resolve(r.result.map(String)); };
-  };
-})"""
 
 
 def shown_names(page: Page) -> list[str]:
@@ -59,7 +51,7 @@ def test_a_first_sync_shows_exactly_the_pulled_cases_and_so_does_a_restart(facto
     assert len(asked) >= 5  # a reset chain of several pages
 
     assert shown_names(page) == sorted(mine.values())
-    stored = [k for k in page.evaluate(RECORD_KEYS_JS) if k.startswith("case:")]
+    stored = [k for k in record_keys(page) if k.startswith("case:")]
     assert sorted(stored) == sorted(f"case:{i}" for i in mine)
 
     phone.context.set_offline(True)

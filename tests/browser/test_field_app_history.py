@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.models import Contact
-from tests.browser.helpers import expect_unsent, open_case, record_contact, sign_in, unlock, wait_synced
+from tests.browser.helpers import expect_unsent, open_case, record_contact, record_keys, sign_in, unlock, wait_synced
 from tests.factories import Factory
 from tests.factories_office import OfficeFactory
 
@@ -23,15 +23,6 @@ pytestmark = pytest.mark.browser
 
 SETBACK = "後退・中断（入院、関わりを望まない意思表示、関係途絶 等）"
 VOICE = "本人と初めて言葉を交わした（ドア越し可）"
-
-# Storage keys of the `records` store (ids only: the values are ciphertext).
-RECORD_KEYS_JS = """() => new Promise((resolve) => {
-  const q = indexedDB.open("yorisoi");
-  q.onsuccess = () => {
-    const r = q.result.transaction("records").objectStore("records").getAllKeys();
-    r.onsuccess = () => { q.result.close(); resolve(r.result.map(String)); };
-  };
-})"""
 
 # What an earlier version of the app left: each contact and milestone a record of its own. Written
 # through the app's own store module (the same module instance, so sealed with the same data key).
@@ -43,10 +34,6 @@ UNBUNDLE_JS = """async (caseId) => {
   await store.write(ops);
   return Object.keys(bundle);
 }"""
-
-
-def record_keys(page: Page) -> list[str]:
-    return list(page.evaluate(RECORD_KEYS_JS))
 
 
 def stage_on_page(page: Page) -> Any:
