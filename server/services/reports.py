@@ -39,10 +39,10 @@ from server.db import UTCDateTime
 from server.errors import ApiError
 from server.models import Case, Contact, ContactMonth, MilestoneEvent, Team, TeamMonth
 from server.models.report import method_column
-from server.permissions import Actor, Permission, case_scope
+from server.permissions import Actor, Permission, team_scope
 from server.services import report_summary
 from server.services.derived import day_start, effective_contacts, is_effective, local_date
-from server.vocab import CLOSED_REASONS, CONTACT_METHODS, REFERRAL_SOURCES, Role
+from server.vocab import CLOSED_REASONS, CONTACT_METHODS, REFERRAL_SOURCES
 
 OUTREACH_ITEM = 4  # 社会福祉法第106条の4第2項第4号
 MEETING_KINDS = {report_summary.SHIEN_KAIGI: "shien_kaigi", report_summary.JUSOU_KAIGI: "jusou_kaigi"}
@@ -73,33 +73,20 @@ class Indicators:
 def report_scope(actor: Actor, team_id: uuid.UUID | None = None) -> ColumnElement[bool]:
     """The cases an actor's figures cover: the municipality for REPORT_READ, the own team for
     TEAM_REPORT_READ; optionally narrowed to one team (within that scope)."""
-    if actor.can(Permission.REPORT_READ):
-        scope = case_scope(actor)
-    elif actor.can(Permission.TEAM_REPORT_READ):
-        scope = Case.team_id == actor.team_id
-    else:
-        raise ApiError(403, "forbidden")
-    if team_id is not None:
-        scope = and_(scope, Case.team_id == team_id)
-    return and_(scope, Case.program_item == OUTREACH_ITEM)
+    return and_(_report_teams(actor, team_id, Case.team_id), Case.program_item == OUTREACH_ITEM)
 
 
-def _report_teams(actor: Actor, team_id: uuid.UUID | None, column: Any) -> ColumnElement[bool] | None:
-    """`report_scope` said of a team column (the summary's totals per team): the municipality's
-    teams for a supervisor, the own team for a coordinator (permissions.case_scope), or None when
-    the scope is not a set of teams (then the totals cannot answer)."""
+def _report_teams(actor: Actor, team_id: uuid.UUID | None, column: Any) -> ColumnElement[bool]:
+    """`report_scope`'s teams, said of a team id column (the cases' or the summary's totals'): the
+    teams of `permissions.team_scope` for REPORT_READ (a supervisor's municipality), the own team
+    for TEAM_REPORT_READ."""
     if actor.can(Permission.REPORT_READ):
-        if actor.role == Role.SUPERVISOR:
-            teams = column.in_(select(Team.id).where(Team.municipality_id == actor.municipality_id))
-        elif actor.role == Role.COORDINATOR:
-            teams = column == actor.team_id
-        else:
-            return None
+        scope = column.in_(select(Team.id).where(team_scope(actor)))
     elif actor.can(Permission.TEAM_REPORT_READ):
-        teams = column == actor.team_id
+        scope = column == actor.team_id
     else:
         raise ApiError(403, "forbidden")
-    return and_(teams, column == team_id) if team_id is not None else teams
+    return and_(scope, column == team_id) if team_id is not None else scope
 
 
 def indicators(
@@ -110,7 +97,7 @@ def indicators(
     lo, hi = day_start(start), day_start(end + dt.timedelta(days=1))
     out = Indicators(start=start, end=end)
     teams = _report_teams(actor, team_id, TeamMonth.team_id)
-    if not (_month_aligned(start, end) and teams is not None and _summary_figures(session, out, scope, teams)):
+    if not (_month_aligned(start, end) and _summary_figures(session, out, scope, teams)):
         _contact_figures(session, out, scope, lo, hi)
 
     new = dict(
