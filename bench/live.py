@@ -47,7 +47,7 @@ def _proc_status_kib(pid: int, field: str) -> int:
     return 0
 
 
-def _tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
     """The process and its children (uvicorn's worker processes when YORISOI_WORKERS > 1)."""
     pids = [pid]
     try:
@@ -66,12 +66,12 @@ class Served:
 
     def rss_mib(self) -> float:
         """The server's resident memory now (its processes added up)."""
-        return sum(_proc_status_kib(p, "VmRSS") for p in _tree(self.pid)) / 1024
+        return sum(_proc_status_kib(p, "VmRSS") for p in process_tree(self.pid)) / 1024
 
     def peak_rss_mib(self) -> float:
         """The highest resident memory the server has had since it started (VmHWM; with several
         processes, their peaks added up)."""
-        return sum(_proc_status_kib(p, "VmHWM") for p in _tree(self.pid)) / 1024
+        return sum(_proc_status_kib(p, "VmHWM") for p in process_tree(self.pid)) / 1024
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -49,7 +49,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bench.generate import Population
-from bench.live import Served, _tree
+from bench.live import Served, process_tree
 from bench.measure import Figure
 from server.models import Device, User, UserSession
 from server.models.sync import SyncVisibility
@@ -250,7 +250,7 @@ async def morning(url: str, password: str, phones: list[Phone], ramp: float, rng
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far, its children (uvicorn's workers) added."""
     ticks = 0
-    for p in _tree(pid):
+    for p in process_tree(pid):
         try:
             with open(f"/proc/{p}/stat", encoding="ascii") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
