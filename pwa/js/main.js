@@ -166,9 +166,27 @@ const CASE_ROUTE = /^\/case\/([0-9a-fA-F-]{36})(\/contact|\/next)?$/;
 const ALERT_ROUTE = /^\/alerts\/([0-9a-fA-F-]{36})$/;
 let currentScreen = "";
 
-async function route() {
+/** The drawing in progress (or the last one): screens are drawn one at a time, in order. */
+let drawing = Promise.resolve();
+
+/**
+ * Draw the screen for the address. A screen is drawn across awaits (a module, a storage read), so
+ * two drawings at once would interleave into one page (two forms); each waits for the one before.
+ * @param {() => boolean} [still]  asked when its turn comes: false skips this drawing
+ */
+function route(still) {
+  const turn = drawing.then(() => (!still || still() ? draw() : undefined));
+  drawing = turn.catch(() => undefined);
+  return turn;
+}
+
+/** The address of the screen drawn last. */
+let drawnPath = "";
+
+async function draw() {
   if (!ui.main) frame();
   const path = location.hash.replace(/^#/, "") || "/";
+  drawnPath = path;
   stopEditing();
   // The lock screen is drawn without the open app's modules; every other screen waits for them.
   const locked = !keys.held() && access.gate.screen === "lock";
@@ -246,12 +264,21 @@ async function route() {
 
 /** Data changed (a sync, another tab): redraw screens that only show things, never a form. */
 function refresh() {
-  if (currentScreen === "caseload" || currentScreen === "case" || currentScreen === "alerts") {
-    const y = window.scrollY;
+  /** @type {number | null} */
+  let y = null;
+  // Asked when its turn comes: a navigation drawn before it may have opened a form since.
+  const display = () => {
+    if (currentScreen !== "caseload" && currentScreen !== "case" && currentScreen !== "alerts") return false;
+    // The address moved on (its hashchange draws the new screen): nothing to redraw here.
+    if ((location.hash.replace(/^#/, "") || "/") !== drawnPath) return false;
+    y = window.scrollY;
     // Scrolled down the caseload: every card is drawn at once, so the position is there to return to.
     keepScroll = y > 0;
-    void route().then(() => window.scrollTo(0, y));
-  }
+    return true;
+  };
+  void route(display).then(() => {
+    if (y !== null) window.scrollTo(0, y);
+  });
 }
 
 /** The next caseload drawn keeps a scroll position (see refresh): all its cards at once. */

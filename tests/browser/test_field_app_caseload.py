@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import record_keys, sign_in, unlock, wait_synced
+from tests.browser.helpers import open_case, record_keys, sign_in, unlock, wait_synced
 from tests.factories import Factory
 
 pytestmark = pytest.mark.browser
@@ -86,3 +86,29 @@ def test_a_sync_redraws_the_caseload_where_the_worker_had_scrolled_to(factory: F
     wait_synced(page)
     expect(cards).to_have_count(CASES)
     assert abs(page.evaluate("() => window.scrollY") - scrolled) <= 2
+
+
+def test_a_redraw_crossing_a_navigation_draws_the_new_screen_once(factory: Factory, phones: Any) -> None:
+    """A sync that ends just as the worker opens a form: its redraw of the case page and the form's
+    navigation cross. Each screen is drawn across awaits (a storage read for the draft), so two drawings
+    at once interleaved into one page with two contact forms (seen in CI). One form, one heading."""
+    w = factory.user("worker1")
+    kase = factory.case(workers=(w,), family_name="山田", given_name="一")
+    page = phones("a").open()
+    sign_in(page, "worker1")
+    wait_synced(page)
+    open_case(page, "山田")
+    # The address changes and, in the same task, the records say they changed (what a sync's end says).
+    page.evaluate(
+        """async (id) => {
+            const state = await import("/app/js/state.js");
+            location.hash = `#/case/${id}/contact`;
+            state.changed();
+        }""",
+        str(kase.id),
+    )
+    expect(page.get_by_role("heading", name="接触を記録")).to_be_visible()
+    page.wait_for_timeout(500)  # both drawings have long finished (each takes a few ms)
+    expect(page.locator("main form")).to_have_count(1)
+    expect(page.get_by_role("heading", level=1)).to_have_count(1)
+    page.get_by_label("結果", exact=True).select_option(label="不在（応答なし）")
