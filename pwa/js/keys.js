@@ -165,8 +165,10 @@ export async function openWithServer(serverKey, opts) {
 export async function setPin(pin) {
   const ring = await keyring();
   if (!rewrap || !ring) throw new LockedError();
-  const salt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
-  const wrapped = await crypto.subtle.wrapKey("raw", rewrap, await pinKek(pin, salt, PBKDF2_ITERATIONS), "AES-KW");
+  const early = await derived(pin, null);
+  const salt = early ? early.salt : crypto.getRandomValues(new Uint8Array(SALT_BYTES));
+  const kek = early ? early.kek : await pinKek(pin, salt, PBKDF2_ITERATIONS);
+  const wrapped = await crypto.subtle.wrapKey("raw", rewrap, kek, "AES-KW");
   await save({ ...ring, pin: { salt, iterations: PBKDF2_ITERATIONS, wrapped }, failures: 0 });
   rewrap = null;
 }
@@ -179,10 +181,16 @@ export async function setPin(pin) {
 export async function unlockWithPin(pin) {
   const ring = await keyring();
   if (!ring || !ring.pin) return { ok: false, dropped: true };
+  const wrap = ring.pin;
   const counted = { ...ring, failures: ring.failures + 1 };
+  // The PIN's key is derived while the count is written (deriving tries nothing); the key is tried
+  // only once the count is on disk. A failed derivation is tried as a wrong PIN, as before.
+  const kek = derived(pin, wrap).then(
+    (early) => (early ? early.kek : pinKek(pin, wrap.salt, wrap.iterations)),
+  ).catch(() => null);
   await save(counted);
   try {
-    dataKey = await unwrap(await pinKek(pin, ring.pin.salt, ring.pin.iterations), ring.pin.wrapped, false);
+    dataKey = await unwrap(/** @type {CryptoKey} */ (await kek), wrap.wrapped, false);
   } catch {
     if (counted.failures >= MAX_PIN_FAILURES) {
       await save({ ...counted, pin: null });
@@ -204,6 +212,89 @@ export async function dropPin() {
 export function lock() {
   dataKey = null;
   rewrap = null;
+  ahead = null;
+  typedNext = null;
+}
+
+// ---- deriving a PIN's key while it is typed ----
+
+/**
+ * PBKDF2 (600,000 iterations) is most of what 「解除」 and 「設定」 wait for. The PIN screens call
+ * `deriveAhead` as the PIN is typed, and the press takes the key derived for the same PIN (and, to
+ * unlock, the same salt) instead of deriving it again. Deriving only derives: nothing is unwrapped
+ * and the wrong-PIN count is untouched until the press, which counts before it tries, as always.
+ * One derivation at a time (a PIN typed on is derived again once the one running ends); the press
+ * never waits for a derivation of another PIN. The derived key is dropped when it is taken and at
+ * every lock; it is a non-extractable CryptoKey in this page's memory, like the data key itself.
+ * @typedef {{salt: Uint8Array, iterations: number, kek: CryptoKey}} Derived
+ * @type {{pin: string, fresh: boolean, ready: Promise<Derived | null>} | null}
+ */
+let ahead = null;
+/** The PIN (and kind) typed since the running derivation started, derived next. @type {{pin: string, fresh: boolean} | null} */
+let typedNext = null;
+let deriving = false;
+
+/**
+ * The PIN field changed. `fresh`: a new PIN is being set (a new random salt), else the stored PIN's
+ * salt is used. Nothing happens for a value that cannot be a PIN or while the key is in memory (unless
+ * a new PIN is pending).
+ * @param {string} pin @param {boolean} fresh
+ */
+export function deriveAhead(pin, fresh) {
+  // A new PIN must pass the rules; a stored one is only tried for its form.
+  if (fresh ? pinProblem(pin) : !/^\d{6,12}$/.test(pin)) return;
+  if (fresh ? !rewrap : dataKey) return;
+  if (ahead && ahead.pin === pin && ahead.fresh === fresh) return;
+  if (deriving) {
+    typedNext = { pin, fresh };
+    return;
+  }
+  deriving = true;
+  const ready = (async () => {
+    /** @type {Uint8Array} */
+    let salt;
+    let iterations = PBKDF2_ITERATIONS;
+    if (fresh) salt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
+    else {
+      const ring = await keyring();
+      if (!ring || !ring.pin) return null;
+      ({ salt, iterations } = ring.pin);
+    }
+    return { salt, iterations, kek: await pinKek(pin, salt, iterations) };
+  })().catch(() => null);
+  const mine = { pin, fresh, ready };
+  ahead = mine;
+  void ready.then(() => {
+    deriving = false;
+    const next = typedNext;
+    typedNext = null;
+    if (next) deriveAhead(next.pin, next.fresh);
+  });
+}
+
+/**
+ * The key derived ahead for this PIN, if any (taken: it is dropped here). `wrap`: the stored PIN's
+ * salt and iterations it must have been derived with; null for a new PIN.
+ * @param {string} pin @param {PinWrap | null} wrap
+ * @returns {Promise<Derived | null>}
+ */
+async function derived(pin, wrap) {
+  const early = ahead;
+  ahead = null;
+  typedNext = null;
+  if (!early || early.pin !== pin || early.fresh !== !wrap) return null;
+  if (!wrap) return early.ready;
+  // Derived with the salt stored when it started: used only if that is still the PIN's.
+  const got = await early.ready;
+  if (!got || got.iterations !== wrap.iterations || !sameBytes(got.salt, wrap.salt)) return null;
+  return got;
+}
+
+/** @param {Uint8Array} a @param {Uint8Array} b */
+function sameBytes(a, b) {
+  const x = new Uint8Array(a);
+  const y = new Uint8Array(b);
+  return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
 /** PIN rules: 6–12 digits, not one digit repeated, not a run like 123456 or 987654. @param {string} pin */

@@ -31,6 +31,12 @@ export function pinSetup(main, opts) {
     field(t("pwa.pin_confirm"), again),
     error,
     h("div", { class: "actions" }, button)));
+  // The new PIN's key is derived as soon as both fields agree, before 「設定」 is pressed (js/keys.js).
+  const typed = () => {
+    if (pin.value === again.value) keys.deriveAhead(pin.value, true);
+  };
+  pin.addEventListener("input", typed);
+  again.addEventListener("input", typed);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const problem = keys.pinProblem(pin.value) || (pin.value !== again.value ? "pwa.pin_mismatch" : null);
@@ -71,6 +77,8 @@ export function lockScreen(main, opts) {
     field(t("pwa.pin"), pin),
     error,
     h("div", { class: "actions" }, button)));
+  // The PIN's key is derived as it is typed, before 「解除」 is pressed (js/keys.js).
+  pin.addEventListener("input", () => keys.deriveAhead(pin.value, false));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!pin.value) return;
