@@ -32,16 +32,28 @@ function headline(a) {
  * The live alerts, the open ones first, then by level and age. Computed once per change of the
  * records (reload() replaces the records map and the outbox list): the caseload asks for every card.
  */
-let cache = { records: /** @type {unknown} */ (null), outbox: /** @type {unknown} */ (null), list: /** @type {any[]} */ ([]) };
-function sorted() {
+let cache = {
+  records: /** @type {unknown} */ (null),
+  outbox: /** @type {unknown} */ (null),
+  list: /** @type {any[]} */ ([]),
+  /** each case's first open alert in that order (its card's mark) */
+  firstOpen: /** @type {Map<string, any>} */ (new Map()),
+};
+function current() {
   const { records: r, outbox: o } = records.state;
-  if (cache.records === r && cache.outbox === o) return cache.list;
+  if (cache.records === r && cache.outbox === o) return cache;
+  // Times are ISO 8601 text: compared as code units (localeCompare's collation is slow to set up).
   const list = records.alerts().sort((x, y) =>
     Number(x.state !== "open") - Number(y.state !== "open")
     || LEVEL_ORDER.indexOf(x.level) - LEVEL_ORDER.indexOf(y.level)
-    || String(x.opened_at).localeCompare(String(y.opened_at)));
-  cache = { records: r, outbox: o, list };
-  return list;
+    || (String(x.opened_at) < String(y.opened_at) ? -1 : String(x.opened_at) > String(y.opened_at) ? 1 : 0));
+  const firstOpen = new Map();
+  for (const a of list) if (a.state === "open" && !firstOpen.has(a.case_id)) firstOpen.set(a.case_id, a);
+  cache = { records: r, outbox: o, list, firstOpen };
+  return cache;
+}
+function sorted() {
+  return current().list;
 }
 
 /** Open alerts (not yet acknowledged, on the phone either). */
@@ -86,7 +98,7 @@ export function homeLink() {
 
 /** A case card's mark: the case has an alert nobody has looked at yet (the most pressing one). @param {string} caseId */
 export function caseBadge(caseId) {
-  const first = sorted().find((a) => a.case_id === caseId && a.state === "open");
+  const first = current().firstOpen.get(caseId);
   if (!first) return null;
   return h("span", { class: first.rule === "R" ? "badge urgent" : "badge warn" }, headline(first));
 }
