@@ -8,12 +8,14 @@ a visit by nine hours).
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, Dialect, MetaData, create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -96,7 +98,40 @@ def make_engine(url: str, *, sqlite_immediate: bool = True, **kwargs: Any) -> En
             dbapi_connection.isolation_level = None
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled PostgreSQL connection idle for this long is pinged before it is handed out again.
+PING_IDLE_SECONDS = 10.0
+_CHECKED_IN = "yorisoi.checked_in"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before reuse only when it sat idle for `PING_IDLE_SECONDS`.
+
+    `pool_pre_ping` pings on every checkout: one more round trip, and the Python around it, for
+    every request (issue #9: in the morning burst a connection goes back to the pool and out again
+    within milliseconds). A connection that died while idle (the database restarted, a firewall
+    dropped it) is still found and replaced before a request gets it; one that dies within the
+    window fails its request as the database being unavailable (503 `server_busy`, the phone
+    retries: server/views/base.py) and SQLAlchemy discards the pool's connections from before."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+        since = record.info.get(_CHECKED_IN)
+        if since is None or time.monotonic() - since < PING_IDLE_SECONDS:
+            return  # just connected, or back in the pool only moments ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as err:
+            # The pool closes this connection and checks out another (or connects afresh).
+            raise exc.DisconnectionError("idle connection found closed") from err
 
 
 def pool_options(url: str, size: int, overflow: int, timeout: float) -> dict[str, Any]:
