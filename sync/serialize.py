@@ -22,6 +22,7 @@ from sqlalchemy import JSON, Column, Text, cast, or_, select
 from sqlalchemy.orm import Session
 
 from server.models import CareRelation, CaseAssignment, Household, HouseholdMember, Person
+from server.models.sync_stamp import among
 from server.services import people, progress
 from sync import wire
 
@@ -103,27 +104,33 @@ def cases(session: Session, rows: Sequence[Any]) -> dict[uuid.UUID, dict[str, An
         return {}
     ids = [c.id for c in rows]
     household_ids = {c.household_id for c in rows if c.household_id is not None}
-    households = {h.id: h for h in session.execute(select(*_HOUSEHOLD).where(Household.id.in_(household_ids)))}
+    households = {
+        h.id: h for h in session.execute(select(*_HOUSEHOLD).where(among(session, Household.id, household_ids)))
+    }
     members: dict[uuid.UUID, list[Any]] = defaultdict(list)  # rows: the person and `relationship`
     for m in session.execute(
         select(HouseholdMember.household_id.label("member_of"), HouseholdMember.relationship, *_PERSON)
         .join(Person, Person.id == HouseholdMember.person_id)
-        .where(HouseholdMember.household_id.in_(household_ids))
+        .where(among(session, HouseholdMember.household_id, household_ids))
         .order_by(HouseholdMember.id)
     ):
         members[m.member_of].append(m)
     person_ids = {c.person_id for c in rows}
     relations = session.execute(
         select(CareRelation.id, CareRelation.kind, CareRelation.note, CareRelation.carer_id, CareRelation.cared_id)
-        .where(or_(CareRelation.carer_id.in_(person_ids), CareRelation.cared_id.in_(person_ids)))
+        .where(
+            or_(among(session, CareRelation.carer_id, person_ids), among(session, CareRelation.cared_id, person_ids))
+        )
         .order_by(CareRelation.id)
     ).all()
     all_people = person_ids | {r.carer_id for r in relations} | {r.cared_id for r in relations}
-    found: dict[uuid.UUID, Any] = {p.id: p for p in session.execute(select(*_PERSON).where(Person.id.in_(all_people)))}
+    found: dict[uuid.UUID, Any] = {
+        p.id: p for p in session.execute(select(*_PERSON).where(among(session, Person.id, all_people)))
+    }
     assigned: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
     for case_id, user_id, is_primary, started_at in session.execute(
         select(CaseAssignment.case_id, CaseAssignment.user_id, CaseAssignment.is_primary, CaseAssignment.started_at)
-        .where(CaseAssignment.case_id.in_(ids), CaseAssignment.ended_at.is_(None))
+        .where(among(session, CaseAssignment.case_id, ids), CaseAssignment.ended_at.is_(None))
         .order_by(CaseAssignment.is_primary.desc(), CaseAssignment.started_at, CaseAssignment.id)
     ):
         assigned[case_id].append({"user_id": str(user_id), "is_primary": is_primary, "since": _iso(started_at)})
