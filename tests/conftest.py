@@ -4,7 +4,7 @@ SQLite by default (a file in a temporary folder). With YORISOI_TEST_DATABASE_URL
 PostgreSQL URL, a uniquely named database is created through it for this run and dropped at the
 end, so parallel runs never share state. Each test starts from an empty, migrated schema: tables
 are emptied after every test (cheaper than re-migrating, and it also covers work committed by the
-app under test, which a rolled-back outer transaction would not).
+app under test, which a rolled-back outer transaction would not), children first.
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ def _truncate(engine: Engine) -> None:
     tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name not in KEEP_ROWS]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " CASCADE"))
+            # DELETE, children first, in one round trip: a test leaves a few rows, and on PostgreSQL
+            # TRUNCATE of 30 tables costs 0.25-0.35 s (new files for each, synced) where this takes ~3 ms.
+            conn.exec_driver_sql("; ".join(f'DELETE FROM "{t.name}"' for t in tables))  # noqa: S608 (names from our metadata)
         else:
             for t in tables:
                 conn.execute(t.delete())
