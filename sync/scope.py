@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import Boolean, and_, exists, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from server.db import utcnow
@@ -36,13 +36,21 @@ from sync.cursor import take_seq
 def _diff(session: Session, actor: Actor) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
     """(entering, leaving): the cases in scope not shown, and those shown but out of scope. Compared
     in the database, which answers only the differences — usually none — instead of both lists
-    (a supervisor's scope is the whole municipality, and every pull asks)."""
+    (a supervisor's scope is the whole municipality, and every pull asks). One statement, the
+    scope read once (a CTE: materialised by both engines, referred to twice), both differences in
+    one round trip; each is an anti-join probing an index (the visibility's primary key, the
+    materialised scope)."""
     vis = SyncVisibility
-    in_scope = select(Case.id).where(sync_case_scope(actor))
+    in_scope = select(Case.id.label("id")).where(sync_case_scope(actor)).cte("in_scope")
     shown = and_(vis.user_id == actor.user_id, vis.visible.is_(True))
-    entering = in_scope.where(~exists().where(shown, vis.case_id == Case.id))
-    leaving = select(vis.case_id).where(shown, vis.case_id.not_in(in_scope))
-    enter, leave = set(session.scalars(entering)), set(session.scalars(leaving))
+    entering = select(in_scope.c.id, literal(True, Boolean())).where(
+        ~exists().where(shown, vis.case_id == in_scope.c.id)
+    )
+    leaving = select(vis.case_id, literal(False, Boolean())).where(shown, ~exists().where(in_scope.c.id == vis.case_id))
+    enter: set[uuid.UUID] = set()
+    leave: set[uuid.UUID] = set()
+    for case_id, is_entering in session.execute(union_all(entering, leaving)):
+        (enter if is_entering else leave).add(case_id)
     return enter, leave
 
 
