@@ -35,13 +35,13 @@ _SERIALIZERS: dict[str, Callable[[Any], dict[str, Any]]] = {
 def _render(session: Session, items: list[stream.Item]) -> list[dict[str, Any]]:
     cases = serialize.cases(session, [i.row for i in items if i.entity == "case" and i.op == "put"])
     out: list[dict[str, Any]] = []
-    for item in items:
+    for key, entity, op, row in items:  # the key's fields by position: ≈ 15,000 changes a chain
         # the ids as UUIDs: the answer's encoder writes them (server/views/base.py FastJSONResponse)
-        change: dict[str, Any] = {"entity": item.entity, "id": item.entity_id, "op": item.op}
-        if item.op == "put":
-            change["data"] = cases[item.entity_id] if item.entity == "case" else _SERIALIZERS[item.entity](item.row)
-        elif item.entity != "case":
-            change["case_id"] = item.case_id
+        change: dict[str, Any] = {"entity": entity, "id": key[3], "op": op}
+        if op == "put":
+            change["data"] = cases[key[3]] if entity == "case" else _SERIALIZERS[entity](row)
+        elif entity != "case":
+            change["case_id"] = key[1]
         out.append(change)
     return out
 
@@ -131,9 +131,12 @@ def _audit(session: Session, actor: Actor, device: Device | None, items: list[st
     """One row per case whose records this page carried to the device: the read log, and the
     answer to "which persons' records did this phone hold?"."""
     sent: dict[uuid.UUID, set[str]] = {}
-    for item in items:
-        if item.op == "put":
-            sent.setdefault(item.case_id, set()).add(item.entity)
+    for key, entity, op, _row in items:
+        if op == "put":
+            entities = sent.get(key[1])
+            if entities is None:
+                sent[key[1]] = entities = set()
+            entities.add(entity)
     for case_id, entities in sent.items():
         audit.record(
             session, actor, "sync.pull", entity="case", entity_id=case_id, case_id=case_id,

@@ -44,18 +44,22 @@ from sqlalchemy import (
     Select,
     Uuid,
     and_,
+    any_,
     bindparam,
     case,
+    exists,
     literal_column,
     or_,
     select,
     true,
     union_all,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from server.models import Alert, Case, CaseConflict, Consent, Contact, MilestoneEvent
 from server.models.sync import SyncVisibility
+from server.models.sync_stamp import among
 from server.vocab import AlertState
 from sync import serialize
 from sync.cursor import Key, end_of
@@ -112,6 +116,8 @@ KINDS = (
 )
 COLUMNS = {kind.rank: kind.columns for kind in KINDS}
 READERS = {kind.rank: kind.reader() for kind in KINDS}
+# where a row of each kind holds its (seq, case id, id), as `Kind.reader` reads them
+_POSITIONS = {k.rank: (k.names.index("sync_seq"), k.names.index(k.case_col.key), k.names.index("id")) for k in KINDS}
 
 
 class Item(NamedTuple):
@@ -166,7 +172,9 @@ def _changed_keys_statement(lateral: bool) -> Select[Any]:
     p_case, p_id = bindparam("p_case", type_=Uuid()), bindparam("p_id", type_=Uuid())
     user_id = bindparam("user_id", type_=Uuid())
     high, n = bindparam("high", type_=BigInteger), bindparam("n", type_=Integer)
-    visible = select(vis.case_id, vis.sync_seq).where(vis.user_id == user_id, vis.visible.is_(True)).subquery("v")
+    # a case flipped at `high` or later has nothing numbered above its flip yet
+    shown = and_(vis.user_id == user_id, vis.visible.is_(True), vis.sync_seq < high)
+    visible = select(vis.case_id, vis.sync_seq).where(shown).subquery("v")
     parts = []
     for kind in KINDS:
         m = kind.model
@@ -190,7 +198,7 @@ def _changed_keys_statement(lateral: bool) -> Select[Any]:
             one = per_case.lateral(f"l{kind.rank}")
             part = select(one).select_from(visible).join(one, true()).order_by(one.c.seq, one.c.case_id, one.c.id)
         else:
-            part = keys.join(vis, and_(vis.case_id == kind.case_col, vis.user_id == user_id, vis.visible.is_(True)))
+            part = keys.join(vis, and_(vis.case_id == kind.case_col, shown))
             part = part.order_by(m.sync_seq, kind.case_col, m.id)
         parts.append(part.limit(n).subquery(f"k{kind.rank}"))
     keys_all = union_all(*(select(part) for part in parts)).subquery()
@@ -202,6 +210,17 @@ def _changed_keys_statement(lateral: bool) -> Select[Any]:
 
 
 _CHANGED_KEYS = {False: _changed_keys_statement(lateral=False), True: _changed_keys_statement(lateral=True)}
+# Whether part 2 can hold anything: a visible case flipped below `high`. When every case of the
+# scope flipped at the counter (a user's first pull, a scope entered just now), the keys statement
+# is skipped — on PostgreSQL its planning alone (six LATERAL subqueries) costs more than its
+# probes of 250 cases.
+_ANY_EARLIER_FLIP = select(
+    exists().where(
+        SyncVisibility.user_id == bindparam("user_id", type_=Uuid()),
+        SyncVisibility.visible.is_(True),
+        SyncVisibility.sync_seq < bindparam("high", type_=BigInteger),
+    )
+)
 
 
 def _changed(session: Session, user_id: uuid.UUID, pos: Key, high: int, n: int) -> list[Key]:
@@ -211,6 +230,8 @@ def _changed(session: Session, user_id: uuid.UUID, pos: Key, high: int, n: int) 
     the page's end, and reading their rows on every page was most of such a chain's reads."""
     params = {"user_id": user_id, "high": high, "n": n, "p_seq": pos[0], "p_case": pos[1], "p_rank": pos[2],
               "p_id": pos[3]}  # fmt: skip
+    if not session.execute(_ANY_EARLIER_FLIP, {"user_id": user_id, "high": high}).scalar():
+        return []
     lateral = session.get_bind().dialect.name == "postgresql"
     found = session.execute(_CHANGED_KEYS[lateral], params).all()
     return [(int(seq), case_id, rank, entity_id) for seq, case_id, rank, entity_id in found]
@@ -228,7 +249,8 @@ def _with_rows(session: Session, page: list[Item | Key]) -> list[Item]:
     for kind in KINDS:
         if wanted.get(kind.rank):
             read = READERS[kind.rank]
-            for row in session.execute(select(*COLUMNS[kind.rank]).where(kind.model.id.in_(wanted[kind.rank]))).all():
+            found = select(*COLUMNS[kind.rank]).where(among(session, kind.model.id, wanted[kind.rank]))
+            for row in session.execute(found).all():
                 rows[(kind.rank, read(row)[2])] = row
     out = []
     for change in page:
@@ -245,28 +267,58 @@ def _with_rows(session: Session, page: list[Item | Key]) -> list[Item]:
     return out
 
 
+def _flips_statement(inclusive: bool) -> Select[uuid.UUID, bool, int]:
+    """The user's next `size` scope flips from the key (p_seq, p_case) on, numbered ≤ `high`."""
+    vis = SyncVisibility
+    seq, case_id = bindparam("p_seq", type_=BigInteger), bindparam("p_case", type_=Uuid())
+    same = vis.case_id >= case_id if inclusive else vis.case_id > case_id
+    return (
+        select(vis.case_id, vis.visible, vis.sync_seq)
+        .where(vis.user_id == bindparam("user_id", type_=Uuid()), vis.sync_seq <= bindparam("high", type_=BigInteger))
+        .where(or_(vis.sync_seq > seq, and_(vis.sync_seq == seq, same)))
+        .order_by(vis.sync_seq, vis.case_id)
+        .limit(bindparam("size", type_=Integer))
+    )
+
+
+# Built once (as the keys statement): a statement built per round cost its construction and its
+# cache key every time, ≈ 7 statements a page.
+_FLIPS = {inclusive: _flips_statement(inclusive) for inclusive in (True, False)}
+
+
 def _flips(
     session: Session, user_id: uuid.UUID, pos: Key, high: int, size: int
 ) -> Iterator[list[tuple[uuid.UUID, bool, int]]]:
     """Part 1: the user's scope flips from `pos` on, in key order, `size` at a time."""
-    vis = SyncVisibility
     seq, case_id, inclusive = pos[0], pos[1], True
     while True:
-        same = vis.case_id >= case_id if inclusive else vis.case_id > case_id
-        batch = [
-            (c, bool(v), int(s))
-            for c, v, s in session.execute(
-                select(vis.case_id, vis.visible, vis.sync_seq)
-                .where(vis.user_id == user_id, vis.sync_seq <= high)
-                .where(or_(vis.sync_seq > seq, and_(vis.sync_seq == seq, same)))
-                .order_by(vis.sync_seq, vis.case_id)
-                .limit(size)
-            )
-        ]  # fmt: skip
+        params = {"user_id": user_id, "high": high, "p_seq": seq, "p_case": case_id, "size": size}
+        batch = [(c, bool(v), int(s)) for c, v, s in session.execute(_FLIPS[inclusive], params)]
         if not batch:
             return
         yield batch
         case_id, seq, inclusive = batch[-1][0], batch[-1][2], False
+
+
+_ROUNDS: dict[tuple[bool, int, int], Select[Any]] = {}
+
+
+def _round_statement(pg: bool, rank: int, groups: int) -> Select[Any]:
+    """A kind's rows of the entering cases of a round, which share `groups` flip numbers: cases
+    `ids{g}` (an expanding list; on PostgreSQL one array parameter) numbered ≤ `seq{g}`. Built
+    once per shape and kept."""
+    found = _ROUNDS.get((pg, rank, groups))
+    if found is None:
+        kind = KINDS[rank - 1]
+        cond = []
+        for g in range(groups):
+            if pg:  # PostgreSQL: `= ANY(array)`, one parameter however many cases (as `among`)
+                ids = kind.case_col == any_(bindparam(f"ids{g}", type_=postgresql.ARRAY(Uuid())))
+            else:
+                ids = kind.case_col.in_(bindparam(f"ids{g}", expanding=True))
+            cond.append(and_(ids, kind.model.sync_seq <= bindparam(f"seq{g}", type_=BigInteger)))
+        found = _ROUNDS[(pg, rank, groups)] = select(*COLUMNS[rank]).where(or_(*cond))
+    return found
 
 
 def _expand(session: Session, batch: list[tuple[uuid.UUID, bool, int]], floor: int) -> list[Item]:
@@ -284,17 +336,27 @@ def _expand(session: Session, batch: list[tuple[uuid.UUID, bool, int]], floor: i
         # the UUID of each entering case, by its id as read: a UUID (a case row) or the wire text
         # (its entities' `case_id`: sync/wire.py; no UUID built per row)
         case_of: dict[uuid.UUID | str, uuid.UUID] = {**{c: c for c in flip_of}, **{str(c): c for c in flip_of}}
+        pg = session.get_bind().dialect.name == "postgresql"
+        params: dict[str, Any] = {}
+        for g, (seq, ids) in enumerate(entering.items()):
+            params[f"ids{g}"], params[f"seq{g}"] = ids, seq
         for kind in KINDS:
-            m, read = kind.model, READERS[kind.rank]
-            cond = or_(*(and_(kind.case_col.in_(ids), m.sync_seq <= seq) for seq, ids in entering.items()))
+            rank, name, read = kind.rank, kind.name, READERS[kind.rank]
             # .all(): the driver's fetchall, not a fetchone per row (≈ 10 µs each, ≈ 20,000 a chain)
-            for r in session.execute(select(*COLUMNS[kind.rank]).where(cond)).all():
+            rows = session.execute(_round_statement(pg, rank, len(entering)), params).all()
+            if kind.liveness is None:  # every row live: a `put` (the key's fields by position)
+                _, case_i, id_i = _POSITIONS[rank]
+                for r in rows:
+                    case_id = case_of[r[case_i]]
+                    items.append(Item((flip_of[case_id], case_id, rank, r[id_i]), name, "put", r))
+                continue
+            for r in rows:
                 row_seq, read_case, entity_id, live = read(r)
                 if not live and row_seq <= floor:
                     continue  # the client cannot hold it: nothing to remove
                 case_id = case_of[read_case]
-                key = (flip_of[case_id], case_id, kind.rank, entity_id)
-                items.append(Item(key, kind.name, "put" if live else "remove", r))
+                key = (flip_of[case_id], case_id, rank, entity_id)
+                items.append(Item(key, name, "put" if live else "remove", r))
     # By the key, with the ids' integers: UUID objects compare in Python (`__eq__`, `__lt__`), and
     # on a page of 1,000 changes of a few cases sharing one flip number most comparisons reach them.
     items.sort(key=lambda i: (i.key[0], i.key[1].int, i.key[2], i.key[3].int))
@@ -314,10 +376,13 @@ def page(
     # Cases expanded per round: about a page's worth (a round costs a query per kind; the last
     # round of a page is read again by the next page, from the case the page ended in).
     size = max(FLIP_BATCH, limit // ROWS_PER_CASE)
+    after = False  # past `pos`: the rounds come in key order, so every later change is too
     for batch in _flips(session, user_id, pos, high, size):
         for item in _expand(session, batch, floor):
-            if item.key <= pos:
-                continue  # already sent: the page before ended inside this case
+            if not after:
+                if item.key <= pos:
+                    continue  # already sent: the page before ended inside this case
+                after = True
             while nxt < len(changed) and changed[nxt] < item.key:
                 out.append(changed[nxt])
                 nxt += 1

@@ -19,7 +19,7 @@ from server.models.sync import SyncVisibility
 from sync import stream
 from sync.cursor import Key, committed_seq, end_of
 from tests.factories import Factory
-from tests.sync_support import Clients, contact_args, milestone_args
+from tests.sync_support import Clients, Statements, contact_args, milestone_args
 
 
 @pytest.fixture
@@ -82,3 +82,31 @@ def test_part_two_keys_are_its_definition_from_every_position(
         # a cursor above some of the rows, and one numbered below every flip
         assert stream._changed(s, user_id, everything[5], high, 1000) == everything[6:]
         assert stream._changed(s, user_id, end_of(1), high, 3) == everything[:3]
+
+
+def test_a_scope_flipped_at_the_counter_reads_no_part_two_keys(
+    factory: Factory, clients: Clients, app: Any, db_factory: sessionmaker[Session]
+) -> None:
+    """A first pull: every case of the scope flips in the pull's own transaction, so nothing can be
+    numbered above a flip — the keys statement is not run (on PostgreSQL its planning alone took
+    5–8 ms a page). Once something is numbered after the flips, it is, and its keys arrive."""
+    w = factory.user("w1")
+    cases = [factory.case(workers=(w,)) for _ in range(3)]
+    for c in cases:
+        factory.contact(c, w, id=uuid.uuid4())
+    statements = Statements(app)
+    phone = clients.phone("w1")
+    first = phone.sync(limit=2)  # several pages, all inside the flips
+    assert {c["entity"] for c in first} >= {"case", "contact"}
+    keys_read = [s for s in statements.seen if " as rank" in s]
+    assert keys_read == []
+    phone.push(phone.mutation("contact.create", contact_args(cases[0].id)))  # numbered after the flip
+    statements.seen.clear()
+    later = phone.sync()
+    assert [c["entity"] for c in later if c["op"] == "put"] == ["case", "contact"]  # the case: its last reach
+    assert [s for s in statements.seen if " as rank" in s]
+    with db_factory() as s:
+        user_id = s.scalars(select(User.id).where(User.username == "w1")).one()
+        high = committed_seq(s)
+        assert stream._changed(s, user_id, end_of(0), high, 10) == _reference(s, user_id, end_of(0), high, 10)
+        assert len(_reference(s, user_id, end_of(0), high, 10)) == 2  # the case (its last reach), the contact
