@@ -133,9 +133,10 @@ def push(session: Session, actor: Actor, request: PushRequest, lang: str = "ja")
         results.append(result)
         records.append(record)
         device.last_mid = m.mid
+    # Before the inserts below flush the device's `last_mid`: its row is then written once (issue #9).
+    clients.note_push(device, request.outbox_depth, now)
     for keys in {tuple(r) for r in records}:  # one bulk insert per shape (rejected ones keep `args`)
         insert_rows(session, _MUTATIONS, [r for r in records if tuple(r) == keys])
-    clients.note_push(device, request.outbox_depth, now)
     # Audit rows are queued only now, after the last SAVEPOINT: a rolled-back savepoint must not
     # take the audit of the mutations before it along.
     if created:
