@@ -257,6 +257,9 @@ def save_contact(page: Page, n: int) -> float:
         if time.monotonic() > deadline:
             raise RuntimeError("「保存しました」 was never painted")
         page.wait_for_timeout(20)
+    # The app moves to the case page only after that frame: wait for it, or the next save's goto("#/")
+    # may come first and be overtaken by it (the caseload never shown, its n-th card never found).
+    expect(page.get_by_role("link", name="接触を記録")).to_be_visible(timeout=WAIT_MS)
     return float(stamps[1] - stamps[0])
 
 
