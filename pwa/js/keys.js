@@ -49,6 +49,23 @@ let rewrap = null;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * One buffer that every value is encoded into before it is encrypted (grown as needed, never
+ * shrunk while the app is open). `encrypt` copies its input when it is called, before it returns
+ * (WebCrypto: "a copy of the bytes held by"), so the next value may reuse the buffer at once. A
+ * first sync seals ≈ 570 values (9 MB): `encode` made a new array for each and copied the text
+ * twice, ≈ 0.2 s of a slow phone's main thread; `encodeInto` writes it once, here.
+ */
+let scratch = new Uint8Array(64 * 1024);
+
+/** The UTF-8 of `text`, in `scratch` (a view of it: valid until the next call). @param {string} text */
+function encoded(text) {
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  if (text.length * 3 > scratch.length) scratch = new Uint8Array(Math.max(text.length * 3, scratch.length * 2));
+  const { written } = encoder.encodeInto(text, scratch);
+  return scratch.subarray(0, written);
+}
+
 /** Route every sealed value of js/store.js through AES-GCM under the data key. */
 export function install() {
   store.setCodec({
@@ -56,7 +73,7 @@ export function install() {
       const key = dataKey;
       if (!key) throw new LockedError();
       const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
-      const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, encoder.encode(JSON.stringify(value)));
+      const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, encoded(JSON.stringify(value)));
       return { iv, ct };
     },
     async open(stored) {
@@ -211,6 +228,8 @@ export async function dropPin() {
 /** Drop the key from memory: the app is locked. */
 export function lock() {
   dataKey = null;
+  scratch.fill(0); // the last value sealed is not left in memory
+  scratch = new Uint8Array(64 * 1024);
   rewrap = null;
   ahead = null;
   typedNext = null;

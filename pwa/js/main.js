@@ -347,10 +347,14 @@ async function opened(fresh) {
   // Side by side: the screens' modules (loaded while the PIN was typed, normally), the records, and
   // whether storage is persistent (shown in the settings).
   await Promise.all([views(), records.reload(), requestPersistence()]);
+  // Just signed in or the PIN just set (online): the sync starts first, so that its reads and its
+  // first request are under way while the caseload is drawn (a first sync's caseload is empty
+  // until it ends). An unlock draws first: it may be offline, and its caseload is what it waits for.
+  const syncing = fresh ? runSync() : null;
   frame();
   if (fresh || location.hash === "#/signin") navigate("#/");
   else await route();
-  await runSync();
+  await (syncing ?? runSync());
   if (!needsSignIn) void (await views()).notify.renew();
 }
 
