@@ -25,6 +25,7 @@ from server.app import create_app
 from server.db import Base, make_engine, make_session_factory
 from server.settings import Settings
 from tests.factories import Factory
+from tests.sync_support import Clients
 
 PG_URL = os.environ.get("YORISOI_TEST_DATABASE_URL", "")
 KEEP_ROWS = {"sync_counter", "server_state", "alembic_version", "audit_head"}
@@ -124,3 +125,11 @@ def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def factory(db_factory: sessionmaker[Session]) -> Factory:
     return Factory(db_factory)
+
+
+@pytest.fixture
+def clients(app) -> Iterator[Clients]:  # type: ignore[no-untyped-def]
+    """Phones and office sessions talking to the app under test (tests/sync_support.py)."""
+    made = Clients(app)
+    yield made
+    made.close()

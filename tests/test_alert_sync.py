@@ -4,10 +4,7 @@ like any other change: a phone that was up to date before the evaluation receive
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from typing import Any
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.alert_support import day_at, live, run
@@ -16,12 +13,6 @@ from tests.sync_support import Clients
 
 D0 = dt.date(2025, 4, 1)
 
-
-@pytest.fixture
-def clients(app: Any) -> Iterator[Clients]:
-    made = Clients(app)
-    yield made
-    made.close()
 
 
 def test_a_phone_pulls_the_alerts_an_evaluation_raised(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -100,12 +99,6 @@ def test_case_list_export_and_summary_use_the_citys_labels(
 
 # ---- the phones' reference data ----
 
-
-@pytest.fixture
-def clients(app: Any) -> Iterator[Clients]:
-    made = Clients(app)
-    yield made
-    made.close()
 
 
 def test_reference_carries_the_ladder_and_is_resent_when_it_changes(

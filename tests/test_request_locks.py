@@ -7,23 +7,14 @@ a pull that sends records audits them (the head), and a push takes both."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.models import AuditEvent
 from tests.factories import Factory
 from tests.sync_support import Clients, Statements, contact_args
-
-
-@pytest.fixture
-def clients(app: Any) -> Iterator[Clients]:
-    made = Clients(app)
-    yield made
-    made.close()
 
 
 def test_check_in_and_up_to_date_pull_take_no_shared_lock(

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,13 +20,6 @@ from sync.cursor import Cursor, rotate_epoch
 from tests.conftest import PG_URL
 from tests.factories import Factory
 from tests.sync_support import Clients, Phone, contact_args, milestone_args
-
-
-@pytest.fixture
-def clients(app: Any) -> Iterator[Clients]:
-    made = Clients(app)
-    yield made
-    made.close()
 
 
 def entities(changes: list[dict[str, Any]], entity: str, op: str = "put") -> set[str]:

@@ -6,7 +6,6 @@ statement text for each page size, parsed again each time."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,12 +16,6 @@ from tests.sync_support import Clients
 
 RELATED = ("FROM household ", "FROM household_member ", "FROM care_relation ", "FROM person ", "FROM case_assignment ")
 
-
-@pytest.fixture
-def clients(app: Any) -> Iterator[Clients]:
-    made = Clients(app)
-    yield made
-    made.close()
 
 
 def _statements(app: Any) -> list[str]:

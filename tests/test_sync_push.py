@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,13 +29,6 @@ from server.models import (
 from sync import push as sync_push
 from tests.factories import Factory
 from tests.sync_support import Clients, case_create_args, contact_args, milestone_args
-
-
-@pytest.fixture
-def clients(app: Any) -> Iterator[Clients]:
-    made = Clients(app)
-    yield made
-    made.close()
 
 
 def count(db_factory: sessionmaker[Session], model: Any, *where: Any) -> int:

@@ -5,7 +5,6 @@ records and the audit are the ones of applying the mutations one by one."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,13 +18,6 @@ from sync import batch as batch_module
 from sync import push as push_module
 from tests.factories import Factory
 from tests.sync_support import Clients, case_create_args, contact_args, milestone_args
-
-
-@pytest.fixture
-def clients(app: Any) -> Iterator[Clients]:
-    made = Clients(app)
-    yield made
-    made.close()
 
 
 def statuses(answer: dict[str, Any]) -> list[tuple[int, str]]:

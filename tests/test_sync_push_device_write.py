@@ -4,23 +4,14 @@ by the mutation log's insert and another at commit."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.models import Device
 from tests.factories import Factory
 from tests.sync_support import Clients, contact_args
-
-
-@pytest.fixture
-def clients(app: Any) -> Iterator[Clients]:
-    made = Clients(app)
-    yield made
-    made.close()
 
 
 def test_a_push_updates_its_device_row_once(

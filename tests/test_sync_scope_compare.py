@@ -4,10 +4,8 @@ the municipality)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,13 +15,6 @@ from server.permissions import Actor
 from sync import scope
 from tests.factories import Factory
 from tests.sync_support import Clients, Statements
-
-
-@pytest.fixture
-def clients(app: Any) -> Iterator[Clients]:
-    made = Clients(app)
-    yield made
-    made.close()
 
 
 def _actor(s: Session, username: str) -> Actor:

@@ -7,10 +7,8 @@ give the keys this reference gives, and the two statements the same keys on Post
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,13 +18,6 @@ from sync import stream
 from sync.cursor import Key, committed_seq, end_of
 from tests.factories import Factory
 from tests.sync_support import Clients, Statements, contact_args, milestone_args
-
-
-@pytest.fixture
-def clients(app: Any) -> Iterator[Clients]:
-    made = Clients(app)
-    yield made
-    made.close()
 
 
 def _reference(session: Session, user_id: uuid.UUID, pos: Key, high: int, n: int) -> list[Key]:

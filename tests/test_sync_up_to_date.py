@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,13 +18,6 @@ from sync import reference
 from tests.conftest import PG_URL
 from tests.factories import Factory
 from tests.sync_support import Clients, Phone, Statements, contact_args
-
-
-@pytest.fixture
-def clients(app: Any) -> Iterator[Clients]:
-    made = Clients(app)
-    yield made
-    made.close()
 
 
 def counter(db_factory: sessionmaker[Session]) -> int:

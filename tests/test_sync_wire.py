@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 
 import orjson
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,12 +27,6 @@ TIMES = [
 ]
 NOTES = ['改行\nと "引用" と \\ と\ttab', "", "制御 \x01 \x1f と \x7f と \u2028", "絵文字 😀 ｶﾅ", "</script>&<>'"]
 
-
-@pytest.fixture
-def clients(app: Any) -> Any:
-    made = Clients(app)
-    yield made
-    made.close()
 
 
 def _contacts(factory: Factory, case: Any, by: Any) -> list[Contact]:

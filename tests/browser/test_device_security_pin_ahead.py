@@ -10,7 +10,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import PIN, wait_synced, wait_until_offline_ready
+from tests.browser.helpers import PIN, sign_in, wait_synced, wait_until_offline_ready
 from tests.factories import PASSWORD, Factory
 
 pytestmark = pytest.mark.browser
@@ -108,15 +108,8 @@ def test_a_pin_derived_ahead_is_not_taken_for_another(
     factory.case(workers=(w,), family_name="山田", given_name="花子")
     phone = phones("a")
     page = phone.open()
-    page.goto("/app/")
-    page.get_by_label("ユーザー名").fill("worker1")
-    page.get_by_label("パスワード").fill(PASSWORD)
-    page.get_by_role("button", name="ログイン").click()
-    page.get_by_label("PIN", exact=True).fill(PIN)
-    page.get_by_label("PIN（確認）", exact=True).fill(PIN)
-    page.get_by_role("button", name="設定", exact=True).click()
+    sign_in(page, "worker1")
     wait_synced(page)
-    wait_until_offline_ready(page)
 
     phone.close()
     page = phone.open(offline=True)
