@@ -44,7 +44,6 @@ from sqlalchemy import (
     Select,
     Uuid,
     and_,
-    any_,
     bindparam,
     case,
     exists,
@@ -54,12 +53,11 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from server.models import Alert, Case, CaseConflict, Consent, Contact, MilestoneEvent
 from server.models.sync import SyncVisibility
-from server.models.sync_stamp import among
+from server.models.sync_stamp import among, among_param
 from server.vocab import AlertState
 from sync import serialize
 from sync.cursor import Key, end_of
@@ -312,10 +310,7 @@ def _round_statement(pg: bool, rank: int, groups: int) -> Select[Any]:
         kind = KINDS[rank - 1]
         cond = []
         for g in range(groups):
-            if pg:  # PostgreSQL: `= ANY(array)`, one parameter however many cases (as `among`)
-                ids = kind.case_col == any_(bindparam(f"ids{g}", type_=postgresql.ARRAY(Uuid())))
-            else:
-                ids = kind.case_col.in_(bindparam(f"ids{g}", expanding=True))
+            ids = among_param(kind.case_col, f"ids{g}", postgres=pg)
             cond.append(and_(ids, kind.model.sync_seq <= bindparam(f"seq{g}", type_=BigInteger)))
         found = _ROUNDS[(pg, rank, groups)] = select(*COLUMNS[rank]).where(or_(*cond))
     return found

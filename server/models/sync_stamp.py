@@ -114,11 +114,17 @@ def only_held(session: Session) -> bool:
 def among(session: Session, column: Any, ids: Collection[uuid.UUID]) -> ColumnElement[bool]:
     """`column IN ids`; on PostgreSQL `column = ANY(:ids)`, one array parameter instead of one per
     id (for 500 ids the driver's handling of 500 placeholders cost more than the query)."""
+    return among_param(column, None, postgres=session.get_bind().dialect.name == "postgresql", value=list(ids))
+
+
+def among_param(column: Any, name: str | None, *, postgres: bool, value: Any = None) -> ColumnElement[bool]:
+    """`among`'s condition with a named parameter, for a statement built once and executed with
+    the ids as `name` (one array parameter on PostgreSQL, an expanding list elsewhere)."""
     found: ColumnElement[bool]
-    if session.get_bind().dialect.name == "postgresql":
-        found = column == any_(bindparam(None, list(ids), type_=postgresql.ARRAY(column.type)))
+    if postgres:
+        found = column == any_(bindparam(name, value, type_=postgresql.ARRAY(column.type)))
     else:
-        found = column.in_(ids)
+        found = column.in_(bindparam(name, value, expanding=True))
     return found
 
 
