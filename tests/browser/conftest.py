@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 
 from server.app import create_app
 from server.settings import Settings
+from tests.browser.helpers import watch_shell
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -129,6 +130,7 @@ class Phone:
             **kw,
         )
         self.context.set_default_timeout(10_000)
+        watch_shell(self.context)
         if offline:
             self.context.set_offline(True)
         self.page = self.context.pages[0] if self.context.pages else self.context.new_page()

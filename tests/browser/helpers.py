@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import time
+import weakref
+from urllib.parse import urlsplit
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, Request, expect
 
 from tests.factories import PASSWORD
 
@@ -54,13 +56,58 @@ def unlock(page: Page, pin: str = PIN) -> None:
     expect(page.get_by_role("heading", name="ロック中")).to_have_count(0)
 
 
+# What the page knows of its service worker, for a failure message: the registrations with the
+# state of their installing, waiting and active workers, the controller, and the shell caches.
+_WORKER_STATE_JS = """async () => {
+  const sw = navigator.serviceWorker;
+  if (!sw) return "no navigator.serviceWorker";
+  const state = (w) => (w ? w.state : null);
+  const regs = await sw.getRegistrations();
+  return JSON.stringify({
+    controller: state(sw.controller),
+    registrations: regs.map((r) => ({scope: r.scope, installing: state(r.installing),
+      waiting: state(r.waiting), active: state(r.active)})),
+    caches: "caches" in self ? await caches.keys() : null,
+    url: location.pathname + location.hash,
+  });
+}"""
+
+
+def worker_state(page: Page) -> str:
+    """The page's service worker registrations and controller, as JSON, and the shell's requests
+    that failed or were refused (for failure messages)."""
+    try:
+        state = str(page.evaluate(_WORKER_STATE_JS))
+    except Exception as exc:  # the page itself is gone or broken: say so instead
+        state = f"(could not be read: {type(exc).__name__})"
+    return f"{state}; shell requests failed: {_shell_failures.get(page.context, [])}"
+
+
+# The app shell's requests (the page's and the service worker's precache) that failed or were
+# refused, by browser context: an install whose precache fails leaves no worker at all.
+_shell_failures: weakref.WeakKeyDictionary[BrowserContext, list[str]] = weakref.WeakKeyDictionary()
+
+
+def watch_shell(context: BrowserContext) -> None:
+    """Note the context's requests under /app/ that fail or are answered with an error (paths only)."""
+    failures = _shell_failures.setdefault(context, [])
+
+    def note(request: Request, what: str) -> None:
+        path = urlsplit(request.url).path
+        if path.startswith("/app/"):
+            failures.append(f"{'worker' if request.service_worker else 'page'} {path}: {what}")
+
+    context.on("requestfailed", lambda request: note(request, str(request.failure)))
+    context.on("response", lambda r: note(r.request, str(r.status)) if r.status >= 400 else None)
+
+
 def wait_until_offline_ready(page: Page) -> None:
     """The service worker controls the page and has precached the shell."""
     # Polled from Python: wait_for_function evaluates its predicate with eval, which the CSP forbids.
     deadline = time.monotonic() + 15
     while not page.evaluate("() => Boolean(navigator.serviceWorker && navigator.serviceWorker.controller)"):
         if time.monotonic() > deadline:
-            raise AssertionError("the service worker never took control of the page")
+            raise AssertionError(f"the service worker never took control of the page: {worker_state(page)}")
         page.wait_for_timeout(50)
 
 
