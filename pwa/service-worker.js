@@ -8,6 +8,8 @@
  * - Only same-origin GET requests under /app/ are answered, and only from that precache. Everything
  *   else — above all /api/, which carries personal data — goes to the network untouched and is
  *   never cached.
+ * - The first version takes control of the open pages when it activates (clients.claim()); a page
+ *   that was still loading then asks for it (CLAIM), so the app works offline right after sign-in.
  * - A new version installs, then waits. It takes over only when the page posts SKIP_WAITING, which
  *   it does when the worker taps 「更新する」 (after saving the open form's draft), or when every tab of
  *   the app has been closed. It never interrupts a form being filled.
@@ -90,6 +92,10 @@ sw.addEventListener("activate", (event) => {
 
 sw.addEventListener("message", (event) => {
   if (event.data && event.data.type === "SKIP_WAITING") void sw.skipWaiting();
+  // A page whose navigation began before this worker activated, and was still loading when it
+  // claimed (a reload during the first install), is passed over by clients.claim(): it asks here,
+  // once it runs. Only the active worker claims; it takes no page from another version.
+  if (event.data && event.data.type === "CLAIM" && sw.registration.active) event.waitUntil(sw.clients.claim().catch(() => undefined));
 });
 
 sw.addEventListener("fetch", (event) => {

@@ -27,6 +27,12 @@ export async function register(onWaiting) {
     return null; // e.g. not a secure context: the app still runs online, without offline support
   }
   const reg = registration;
+  // The first worker claims the open pages when it activates, but clients.claim() passes over a
+  // page still loading: one reloaded (or opened) while the worker installed stays uncontrolled,
+  // and its later requests would miss the offline copy. Such a page asks the active worker.
+  void navigator.serviceWorker.ready.then((ready) => {
+    if (!navigator.serviceWorker.controller) ready.active?.postMessage({ type: "CLAIM" });
+  });
   const check = () => {
     if (reg.waiting && navigator.serviceWorker.controller) notify(reg.waiting);
   };

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.browser.helpers import sign_in, wait_until_offline_ready
 from tests.factories import Factory
@@ -27,6 +29,43 @@ def test_chromium_reports_no_installability_errors(live_server, phones) -> None:
     manifest = cdp.send("Page.getAppManifest")
     assert manifest["errors"] == []
     assert manifest["url"].endswith("/app/manifest.webmanifest")
+
+
+def test_a_page_reloaded_while_the_first_worker_installs_is_controlled(live_server, phones) -> None:  # type: ignore[no-untyped-def]
+    """clients.claim() in "activate" passes over a page still loading; that page asks to be claimed."""
+    page = phones("a").open()
+    held: dict[str, Route] = {}
+
+    def hold(route: Route) -> None:
+        # The worker's precache of /app/ (its install cannot finish), then the reload of the page.
+        request = route.request
+        if request.service_worker is not None:
+            held.setdefault("precache", route)
+        elif request.is_navigation_request() and "precache" in held:
+            held["reload"] = route
+        else:
+            route.continue_()
+
+    page.context.route("**/app/", hold)
+    page.goto("/app/")
+    wait_for(page, lambda: "precache" in held)
+    # The page reloads while the worker installs; its load is held until the worker has activated
+    # (and claimed the pages it could), so the new page commits uncontrolled.
+    page.evaluate("() => { setTimeout(() => location.reload(), 0); }")
+    wait_for(page, lambda: "reload" in held)
+    held["precache"].continue_()
+    worker = page.context.service_workers[0]
+    wait_for(page, lambda: worker.evaluate("() => self.registration.active?.state") == "activated")
+    held["reload"].continue_()
+    expect(page.get_by_role("button", name="ログイン")).to_be_visible()
+    wait_until_offline_ready(page)
+
+
+def wait_for(page: Page, done: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        page.wait_for_timeout(50)
 
 
 def axe_violations(page: Page) -> list[dict[str, Any]]:
