@@ -115,5 +115,13 @@ def test_the_shell_preloads_every_module_the_lock_screen_needs_and_no_other() ->
     assert preloaded == _static_imports("main.js", set())
 
 
+def test_the_lock_screen_waits_for_neither_the_records_nor_the_sync() -> None:
+    """A reopened app draws its lock screen before js/records.js, js/sync.js and their imports are
+    fetched and run (js/main.js loads them after it, while the PIN is typed): each module on that
+    path is a service-worker response and an evaluation on a slow phone's main thread."""
+    later = {"records.js", "sync.js", "history.js", "recording.js", "reset.js"}
+    assert not later & _static_imports("main.js", set())
+
+
 def test_manifest_file_is_valid_json() -> None:
     json.loads((PWA_DIR / "manifest.webmanifest").read_text(encoding="utf-8"))

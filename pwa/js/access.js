@@ -19,8 +19,7 @@ import * as store from "./store.js";
 import * as keys from "./keys.js";
 import * as lock from "./lock.js";
 import * as device from "./device.js";
-import * as records from "./records.js";
-import * as sync from "./sync.js";
+import { forget, syncStatus } from "./state.js";
 import * as worker from "./worker.js";
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
@@ -94,9 +93,12 @@ export async function lockNow(why) {
   locking = true;
   try {
     await ui.beforeLock().catch(() => undefined);
-    await Promise.race([sync.running(), new Promise((resolve) => setTimeout(resolve, 5000))]).catch(() => undefined);
+    // Open, so js/sync.js is loaded already (js/main.js loads it after the lock screen, before any
+    // open screen); should that fail, the lock goes on all the same.
+    const running = import("./sync.js").then((sync) => sync.running());
+    await Promise.race([running, new Promise((resolve) => setTimeout(resolve, 5000))]).catch(() => undefined);
     keys.lock();
-    records.forget();
+    forget();
     await decide(why === "manual" ? null : t("pwa.locked_idle"));
   } finally {
     locking = false;
@@ -256,8 +258,8 @@ export async function signOut(unsent) {
 
 /** Nothing of the records stays in memory; the unsent count is what is left on the phone. @param {number} unsent */
 function forgetAll(unsent) {
-  records.forget();
-  sync.status.pendingCount = unsent;
+  forget();
+  syncStatus.pendingCount = unsent;
 }
 
 let wiping = false;

@@ -5,10 +5,12 @@
  * data key is in memory (js/keys.js); locking redraws everything without it.
  *
  * A reopened app shows the lock screen first, and that needs only the modules imported here. The
- * screens of the open app, its forms, alerts and notifications (and their vocabulary) are loaded
- * by `views()`: started when the page is idle after the first screen is painted, so they arrive
- * while the worker types the PIN, and awaited by whatever needs them first. Each module the lock screen waited for cost
- * a round trip to the service worker and its compilation on a slow phone's main thread.
+ * open app's records and sync (js/records.js, js/sync.js and their imports), its screens, forms,
+ * alerts and notifications (and their vocabulary) are loaded by `views()`: started when the page
+ * is idle after the first screen is painted, so they arrive while the worker types the PIN, and
+ * awaited by whatever needs them first. Each module the lock screen waited for cost a round trip
+ * to the service worker and its evaluation on a slow phone's main thread. What the lock screen
+ * shows of them — the sync's status line, who is signed in — is kept in js/state.js.
  */
 
 import { h, add, replace, afterPaint, whenIdle } from "./dom.js";
@@ -18,25 +20,30 @@ import * as store from "./store.js";
 import * as keys from "./keys.js";
 import * as access from "./access.js";
 import * as lockscreens from "./lockscreens.js";
-import * as records from "./records.js";
-import * as sync from "./sync.js";
 import * as worker from "./worker.js";
+import { state, onChange, syncStatus, onStatus, syncHooks, loadStatus } from "./state.js";
 
 /**
  * @typedef {{screens: typeof import("./screens.js"), forms: typeof import("./forms.js"),
- *   alertsview: typeof import("./alerts.js"), notify: typeof import("./notify.js")}} Views
+ *   alertsview: typeof import("./alerts.js"), notify: typeof import("./notify.js"),
+ *   records: typeof import("./records.js"), sync: typeof import("./sync.js")}} Views
  */
 /** The open app's modules once loaded (null before: then no form is being filled either). @type {Views | null} */
 let loaded = null;
 /** @type {Promise<Views> | null} */
 let loading = null;
 
-/** Load the open app's screens, forms, alerts, notifications and the vocabulary (once). @returns {Promise<Views>} */
+/** Load the open app's records, sync, screens, forms, alerts, notifications and the vocabulary (once). @returns {Promise<Views>} */
 function views() {
   if (!loading) {
-    loading = Promise.all([import("./screens.js"), import("./forms.js"), import("./alerts.js"), import("./notify.js"), records.loadVocab()])
-      .then(([screens, forms, alertsview, notify]) => {
-        loaded = { screens, forms, alertsview, notify };
+    const data = import("./records.js").then(async (records) => {
+      await records.loadVocab();
+      return records;
+    });
+    loading = Promise.all([import("./screens.js"), import("./forms.js"), import("./alerts.js"), import("./notify.js"), data, import("./sync.js")])
+      .then(([screens, forms, alertsview, notify, records, sync]) => {
+        loaded = { screens, forms, alertsview, notify, records, sync };
+        sync.startAutoSync();
         // A tapped notification in an open window: go to the alert (saving the open form's draft first).
         notify.listen(async (hash) => {
           await editingNow()?.flush();
@@ -104,11 +111,11 @@ let timeDeferred = false;
 
 function showStatus() {
   if (!ui.unsent) return;
-  const s = sync.status;
+  const s = syncStatus;
   ui.unsent.textContent = t("ui.unsent", { count: s.pendingCount });
   ui.unsent.classList.toggle("has-pending", s.pendingCount > 0);
   ui.progress.hidden = !s.running;
-  ui.syncButton.toggleAttribute("disabled", s.running || !records.state.user);
+  ui.syncButton.toggleAttribute("disabled", s.running || !state.user);
   // The first time formatted builds Intl formatters (ICU data), 0.1–0.2 s of a slow phone: a
   // reopened app paints its first screen (the lock) with the line empty and fills it in once idle.
   if (s.lastOk && !i18n.dateTimeReady()) {
@@ -116,7 +123,7 @@ function showStatus() {
       timeDeferred = true;
       whenIdle(() => {
         timeDeferred = false;
-        if (sync.status.lastOk) i18n.formatDateTime(sync.status.lastOk);
+        if (syncStatus.lastOk) i18n.formatDateTime(syncStatus.lastOk);
         showStatus();
       });
     }
@@ -137,10 +144,11 @@ function showStatus() {
 }
 
 async function runSync() {
-  if (!records.state.user || needsSignIn) {
+  if (!state.user || needsSignIn) {
     if (needsSignIn) location.hash = "#/signin";
     return;
   }
+  const { sync } = await views();
   await sync.syncNow();
   void worker.checkForUpdate();
 }
@@ -190,7 +198,7 @@ async function draw() {
   stopEditing();
   // The lock screen is drawn without the open app's modules; every other screen waits for them.
   const locked = !keys.held() && access.gate.screen === "lock";
-  const { screens, forms, alertsview } = locked ? /** @type {Views} */ ({}) : await views();
+  const { screens, forms, alertsview, records } = locked ? /** @type {Views} */ ({}) : await views();
   // A case page shows the case's history: open it (one read) before the screen is cleared.
   const caseMatch = keys.held() ? CASE_ROUTE.exec(path) : null;
   if (caseMatch && !caseMatch[2]) await records.openHistory(caseMatch[1]).catch(() => undefined);
@@ -198,7 +206,7 @@ async function draw() {
   main.replaceChildren();
   const whole = keepScroll;
   keepScroll = false;
-  const user = records.state.user;
+  const user = state.user;
   ui.nav.hidden = !user || !keys.held() || keys.pinPending();
   if (!keys.held()) {
     // Closed: the key is not in memory, so there is nothing to show but the way in.
@@ -292,10 +300,12 @@ let soon;
 
 /** A record was saved: send it soon if there is signal (or when the browser next can). */
 function afterSave() {
+  if (!loaded) return; // never: a record is saved from a form, and the forms came with the sync
+  const { sync } = loaded;
   void sync.requestBackgroundSync();
   clearTimeout(soon);
   soon = setTimeout(() => {
-    if (navigator.onLine && records.state.user && !needsSignIn) void sync.autoSync();
+    if (navigator.onLine && state.user && !needsSignIn) void sync.autoSync();
   }, 1000);
 }
 
@@ -346,7 +356,7 @@ async function opened(fresh) {
   signInReason = null;
   // Side by side: the screens' modules (loaded while the PIN was typed, normally), the records, and
   // whether storage is persistent (shown in the settings).
-  await Promise.all([views(), records.reload(), requestPersistence()]);
+  await Promise.all([views(), import("./records.js").then((records) => records.reload()), requestPersistence()]);
   // Just signed in or the PIN just set (online): the sync starts first, so that its reads and its
   // first request are under way while the caseload is drawn (a first sync's caseload is empty
   // until it ends). An unlock draws first: it may be offline, and its caseload is what it waits for.
@@ -367,9 +377,9 @@ async function show() {
 }
 
 async function signOut() {
+  const { screens, notify, sync } = await views();
   if (navigator.onLine && (await store.outboxCount()) > 0 && !needsSignIn) await sync.syncNow();
   const count = await store.outboxCount();
-  const { screens, notify } = await views();
   if (count > 0 && !(await screens.confirmSignOut(count))) return;
   await notify.forget(); // while still signed in: the server stops pushing to this phone
   await access.signOut(count);
@@ -393,16 +403,16 @@ async function boot() {
   // The database opens while the catalogue is fetched (each a round trip the lock screen waits for).
   store.openDb().catch(() => undefined);
   await i18n.load();
-  await Promise.all([access.start({ show, opened, beforeLock: async () => editingNow()?.flush() }), sync.loadStatus()]);
-  sync.hooks.signedOut = () => {
+  await Promise.all([access.start({ show, opened, beforeLock: async () => editingNow()?.flush() }), loadStatus()]);
+  syncHooks.signedOut = () => {
     needsSignIn = true;
     signInReason = t("pwa.session_expired");
     showStatus();
   };
-  sync.onStatus(showStatus);
-  records.onChange(() => {
+  onStatus(showStatus);
+  onChange(() => {
     // While closed the outbox is not read (it is sealed); its count is kept as it was.
-    if (keys.held()) sync.status.pendingCount = records.state.outbox.length;
+    if (keys.held()) syncStatus.pendingCount = state.outbox.length;
     showStatus();
     refresh();
   });
@@ -419,7 +429,7 @@ async function boot() {
   else void access.ready.then(async () => {
     if (await keys.keyring()) await worker.register(onWaiting);
   });
-  sync.startAutoSync();
+  // The sync's automatic triggers start with js/sync.js (`views`): each needs a signed-in, open app.
 }
 
 boot().catch((err) => {

@@ -16,7 +16,7 @@
 import * as store from "./store.js";
 import * as history from "./history.js";
 import { today, setOverlay } from "./i18n.js";
-import { state, onChange, changed } from "./state.js";
+import { state, onChange, changed, forget, onForget } from "./state.js";
 
 /**
  * @typedef {import("./state.js").Mutation} Mutation
@@ -24,7 +24,7 @@ import { state, onChange, changed } from "./state.js";
  * @typedef {import("./state.js").Attention} Attention
  */
 
-export { state, onChange };
+export { state, onChange, forget };
 export { recordContact, createCase, updateCase, acknowledgeAlert, dismiss, resendConflict, unwrap, redo } from "./recording.js";
 
 /**
@@ -54,15 +54,8 @@ export async function reload(written) {
   changed();
 }
 
-/** The app locked or was wiped: nothing it showed stays in memory. */
-export function forget() {
-  state.user = null;
-  state.records = new Map();
-  state.outbox = [];
-  state.attention = [];
-  history.forget();
-  changed();
-}
+// The app locked or was wiped (`forget`, js/state.js): the opened histories go with the rest.
+onForget(history.forget);
 
 /** Open a case's contacts and milestones (before its page is drawn). @param {string} caseId */
 export async function openHistory(caseId) {

@@ -25,6 +25,7 @@ import * as history from "./history.js";
 import { Chain } from "./reset.js";
 import { api, ApiFailure } from "./api.js";
 import { applyMutation, reload, state } from "./records.js";
+import { syncStatus as status, syncHooks as hooks, announce } from "./state.js";
 
 const SCHEMA_VERSION = 1;
 const PUSH_BATCH = 100;
@@ -38,38 +39,12 @@ const BUSY_DEFAULT_SECONDS = 5; // a 503 server_busy without Retry-After (a prox
 /** How much later than asked a busy retry may come, at random: up to half the wait again. */
 const BUSY_JITTER = 0.5;
 
-/**
- * @typedef {{running: boolean, lastOk: string | null, error: null | {kind: string, code: string, status: number},
- *   pendingCount: number, retryAt: number | null}} SyncStatus
- * `retryAt`: when the retry after a busy answer is due (ms since the epoch), else null.
- */
-
-/** @type {SyncStatus} */
-export const status = { running: false, lastOk: null, error: null, pendingCount: 0, retryAt: null };
+// The status, its listeners and the session hook live in js/state.js: the lock screen shows the
+// status before this module is loaded.
+export { syncStatus as status, onStatus, syncHooks as hooks, loadStatus } from "./state.js";
 
 /** Busy answers in a row, and the retry scheduled after the last one. */
 const busy = { count: 0, /** @type {ReturnType<typeof setTimeout> | undefined} */ timer: undefined };
-
-/** @type {Set<() => void>} */
-const listeners = new Set();
-/** @param {() => void} fn */
-export function onStatus(fn) {
-  listeners.add(fn);
-}
-function announce() {
-  for (const fn of listeners) fn();
-}
-
-/** Called when the session has ended (a revoked device is wiped by js/api.js, whatever asked). */
-export const hooks = {
-  /** @type {() => void} */ signedOut: () => {},
-};
-
-export async function loadStatus() {
-  status.lastOk = (await store.getPlain("last_sync_at")) || null;
-  status.pendingCount = await store.outboxCount();
-  announce();
-}
 
 /** @type {Promise<boolean> | null} */
 let current = null;
