@@ -72,9 +72,18 @@ export async function ensureRegistered() {
   await register(notify);
 }
 
-/** Look for a new version now (also done by the browser on navigation). */
+/**
+ * Look for a new version now (also done by the browser on navigation). Run after each sync: a
+ * first install that failed (a shell file refused while the server was busy, the signal lost)
+ * leaves no registration, and the app would have no offline copy until it is opened again —
+ * then it registers again here.
+ */
 export async function checkForUpdate() {
   try {
+    if (!(await navigator.serviceWorker?.getRegistration("/app/"))) {
+      await register(notify);
+      return;
+    }
     await registration?.update();
   } catch {
     // Offline: try again later.

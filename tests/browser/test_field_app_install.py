@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.browser.helpers import sign_in, wait_until_offline_ready
-from tests.factories import Factory
+from tests.browser.helpers import set_pin, sign_in, wait_synced, wait_until_offline_ready
+from tests.factories import PASSWORD, Factory
 
 pytestmark = pytest.mark.browser
 
@@ -58,6 +58,37 @@ def test_a_page_reloaded_while_the_first_worker_installs_is_controlled(live_serv
     wait_for(page, lambda: worker.evaluate("() => self.registration.active?.state") == "activated")
     held["reload"].continue_()
     expect(page.get_by_role("button", name="ログイン")).to_be_visible()
+    wait_until_offline_ready(page)
+
+
+def test_a_first_install_refused_by_a_busy_server_is_tried_again_after_a_sync(factory: Factory, phones) -> None:  # type: ignore[no-untyped-def]
+    """The worker's precache answered 503 (no registration is left): the next sync registers again."""
+    factory.user("worker1")
+    page = phones("a").open()
+    refusing = {"on": True, "count": 0}
+
+    def refuse(route: Route) -> None:
+        if route.request.service_worker is not None and refusing["on"]:
+            refusing["count"] += 1
+            route.fulfill(status=503, body="busy")
+        else:
+            route.continue_()
+
+    page.context.route("**/app/", refuse)
+    page.goto("/app/")
+    page.get_by_label("ユーザー名").fill("worker1")
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    set_pin(page)
+    expect(page.get_by_role("heading", name="担当ケース")).to_be_visible()
+    wait_synced(page)  # the first sync (its update check registered again: refused again)
+    unregistered = "async () => !(await navigator.serviceWorker.getRegistration('/app/'))"
+    wait_for(page, lambda: refusing["count"] >= 2 and page.evaluate(unregistered))
+    page.wait_for_timeout(500)
+    assert page.evaluate(unregistered) and not page.evaluate("() => Boolean(navigator.serviceWorker.controller)")
+    refusing["on"] = False
+    page.get_by_role("button", name="今すぐ同期").click()
+    wait_synced(page)
     wait_until_offline_ready(page)
 
 
