@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import sqlite3
 from pathlib import Path
+from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from server import i18n
+from server.app import create_app
+from server.security.admission import Gate
+from server.settings import Settings
 from server.views.app_shell import PWA_DIR, VERSION_PLACEHOLDER, load_shell
+from tests.factories import PASSWORD, Factory
+from tests.sync_support import Statements
 
 
 def test_index_is_served_at_app_with_no_cache_and_the_strict_csp(client: TestClient) -> None:
@@ -76,6 +85,73 @@ def test_unknown_files_are_not_found(client: TestClient) -> None:
     assert client.get("/app/../server/app.py").status_code == 404
     assert client.get("/app/icons/make_icons.py").status_code == 404
     assert client.get("/app/%2e%2e/pyproject.toml").status_code == 404
+
+
+# --- served without the database (docs/performance.md, "Session 7 (issue #9): the app shell …") --
+
+
+def _fetch_the_shell(c: TestClient) -> None:
+    """Every file the service worker precaches (and the worker itself) is served, 304 when unchanged,
+    HEAD without a body; an unknown one is the JSON `not_found` in the visitor's language."""
+    for path in sorted(_precached() | {"/app/service-worker.js"}):
+        r = c.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["cache-control"] == "no-cache" and "script-src 'self'" in r.headers["content-security-policy"]
+        assert c.get(path, headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+    head = c.head("/app/js/main.js")
+    assert head.status_code == 200 and head.content == b"" and head.headers["etag"]
+    missing = c.get("/app/nope.js", headers={"Cookie": "lang=en; " + c.headers.get("cookie", "")})
+    assert missing.status_code == 404 and missing.headers["cache-control"] == "no-store"
+    assert missing.json()["error"] == {"code": "not_found", "message": i18n.t("en", "error.not_found")}
+    assert c.get("/app/nope.js").json()["error"]["message"] == i18n.t("ja", "error.not_found")
+    assert c.get("/app", follow_redirects=False).headers["location"] == "/app/"
+    assert c.get("/api/openapi.json").status_code == 200
+
+
+# A phone's requests to /app/ carry its session cookie (path /), which used to be looked up.
+SIGNED_IN = {"Cookie": "yorisoi_session=" + "x" * 43}
+
+
+def test_the_shell_runs_no_sql_and_takes_no_admission_place(
+    settings: Settings, db_factory: Any, factory: Factory
+) -> None:
+    """A precache during a morning burst is not refused `server_busy`: the shell takes no request
+    place (all of them are held here) and runs no statement (no transaction, no session lookup)."""
+    factory.user("kato")
+    app = create_app(dataclasses.replace(settings, max_concurrent_requests=1, request_queue_seconds=0.1))
+    with TestClient(app) as c:
+        assert c.post("/api/session", json={"username": "kato", "password": PASSWORD}).status_code == 200
+        statements = Statements(app)
+        gate: Gate = app.state.admission.requests
+        assert c.portal is not None and c.portal.call(gate.enter, 0)
+        _fetch_the_shell(c)
+        assert c.get("/api/session").status_code == 503  # everything else still waits for a place
+        c.portal.call(gate.leave)
+    assert statements.seen == []
+
+
+def test_the_shell_is_served_while_the_database_is_unreachable(settings: Settings) -> None:
+    app = create_app(dataclasses.replace(settings, database_url="postgresql://nobody@127.0.0.1:9/none"))
+    c = TestClient(app, headers=SIGNED_IN)  # no lifespan: nothing starts that would reach for the database
+    _fetch_the_shell(c)
+    assert c.get("/api/session").status_code == 503  # the session is looked up there
+    app.state.engine.dispose()
+
+
+def test_the_shell_is_served_while_another_connection_holds_sqlites_write_lock(
+    settings: Settings, database_url: str, db_factory: Any
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's write lock")
+    holder = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None, timeout=0)
+    holder.execute("BEGIN IMMEDIATE")  # a phone's push, holding the lock
+    try:
+        app = create_app(settings)
+        _fetch_the_shell(TestClient(app, headers=SIGNED_IN))  # each used to wait busy_timeout (10 s), then 503
+        app.state.engine.dispose()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
 
 
 def _precached() -> set[str]:

@@ -21,6 +21,10 @@ verifications pile up. So:
   `server_busy` with `Retry-After`: the phone keeps its records and syncs again later (the field
   app's sync reports the failure and retries on its timer; sync/PROTOCOL.md).
 
+The app shell's files and the API description (`without_database` in server/views/base.py) take
+no place: served from memory with no transaction, they are never refused here, so a service
+worker's precache is not failed by a burst.
+
 Waiters are served in arrival order. The gates are plain asyncio (one event loop per process):
 nothing here blocks a thread.
 """

@@ -3,16 +3,16 @@ shapes only, no data, like the app shell."""
 
 from __future__ import annotations
 
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from server import openapi
-from server.permissions import Permission
-from server.views.base import Ctx, json_response, route
+from server.views.base import json_response, without_database
 
 
-@route(Permission.PUBLIC)
-def openapi_json(_ctx: Ctx) -> Response:
+@without_database  # shapes only: no database, no session (0.15 ms to build)
+def openapi_json(_request: Request) -> Response:
     return json_response(openapi.document())
 
 

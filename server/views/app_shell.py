@@ -19,13 +19,13 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server import i18n, vocab
 from server.errors import ApiError
-from server.permissions import Permission
-from server.views.base import Ctx, route
+from server.views.base import without_database
 
 PWA_DIR = Path(__file__).resolve().parent.parent.parent / "pwa"
 SW_NAME = "service-worker.js"
@@ -109,36 +109,37 @@ def load_shell(directory: Path = PWA_DIR) -> Shell:
     return Shell(files=_with_worker(files, version), version=version)
 
 
-def shell_of(ctx: Ctx) -> Shell:
-    state = ctx.request.app.state
+def shell_of(request: Request) -> Shell:
+    state = request.app.state
     shell: Shell | None = getattr(state, "app_shell", None)
     if shell is None:
         shell = state.app_shell = load_shell()
     return shell
 
 
-def _serve(ctx: Ctx, name: str) -> Response:
-    found = shell_of(ctx).files.get(name)
+def _serve(request: Request, name: str) -> Response:
+    found = shell_of(request).files.get(name)
     if found is None:
         raise ApiError(404, "not_found")
     headers = {"Cache-Control": "no-cache", "ETag": found.etag}
-    if ctx.request.headers.get("if-none-match") == found.etag:
+    if request.headers.get("if-none-match") == found.etag:
         return Response(status_code=304, headers=headers)
     return Response(found.body, media_type=found.content_type, headers=headers)
 
 
-@route(Permission.PUBLIC)
-def app_index(ctx: Ctx) -> Response:
-    return _serve(ctx, "")
+# The same files for everyone, from memory: no database, no session (server/views/base.py).
+@without_database
+def app_index(request: Request) -> Response:
+    return _serve(request, "")
 
 
-@route(Permission.PUBLIC)
-def app_file(ctx: Ctx) -> Response:
-    return _serve(ctx, str(ctx.request.path_params["path"]))
+@without_database
+def app_file(request: Request) -> Response:
+    return _serve(request, str(request.path_params["path"]))
 
 
-@route(Permission.PUBLIC)
-def app_redirect(_ctx: Ctx) -> Response:
+@without_database
+def app_redirect(_request: Request) -> Response:
     return RedirectResponse("/app/", status_code=308)
 
 

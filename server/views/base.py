@@ -1,6 +1,7 @@
-"""The one wrapper every route goes through: it declares the route's permission, opens one
-database transaction per request, resolves the signed-in actor, enforces the permission, and turns
-`ApiError` into the API's JSON error shape (or a page for browser routes).
+"""The wrapper every route goes through: it declares the route's permission, opens one database
+transaction per request, resolves the signed-in actor, enforces the permission, and turns
+`ApiError` into the API's JSON error shape (or a page for browser routes). Public routes that touch
+neither the database nor the session (the app shell) go through `without_database` instead.
 
 Views are plain synchronous functions of a `Ctx`; the wrapper runs them in Starlette's thread pool,
 because SQLAlchemy sessions here are synchronous.
@@ -129,6 +130,31 @@ def _has_nul(request: Request, body: bytes) -> bool:
     if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return b"%00" in body or b"\x00" in body
     return b"\x00" in body or b"\\u0000" in body
+
+
+def without_database(handler: Callable[[Request], Response]) -> Callable[[Request], Any]:
+    """Declare a public GET route that reads neither the database nor the session: the app shell's
+    files (an in-memory dict) and the API's description. It takes no admission place and opens no
+    transaction, so a precache during a morning burst is never refused 503 `server_busy`, never
+    waits for SQLite's write lock and costs no pooled connection (docs/performance.md, "Session 7
+    (issue #9): the app shell without the database"). The handler runs on the event loop: it must
+    be quick and must not block. Errors are the API's JSON shape in the visitor's language (no
+    user is looked up: the `lang` cookie or the default). No device header reaches these routes
+    (js/api.js sends it on API calls only), so no revoked installation's wipe signal is lost."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            if _has_nul(request, b""):
+                raise ApiError(400, "invalid_request")
+            return handler(request)
+        except ApiError as exc:
+            lang = _language(request, None, request.app.state.settings)
+            return error_response(exc.status, exc.code, lang, field=exc.field, headers=exc.headers)
+
+    endpoint.permission = Permission.PUBLIC  # type: ignore[attr-defined]
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
 
 
 def route(
