@@ -150,7 +150,8 @@ async function runSync() {
   }
   const { sync } = await views();
   await sync.syncNow();
-  void worker.checkForUpdate();
+  // Not after a wipe or a sign-out during the sync: the worker stays unregistered until a sign-in.
+  if (state.user) void worker.checkForUpdate();
 }
 
 function showUpdateBanner() {

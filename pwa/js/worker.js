@@ -73,7 +73,8 @@ export async function ensureRegistered() {
 }
 
 /**
- * Look for a new version now (also done by the browser on navigation). Run after each sync: a
+ * Look for a new version now (also done by the browser on navigation). Run after each sync while
+ * signed in (js/main.js `runSync`; not after a wipe or a sign-out, which unregister the worker): a
  * first install that failed (a shell file refused while the server was busy, the signal lost)
  * leaves no registration, and the app would have no offline copy until it is opened again —
  * then it registers again here.
