@@ -13,9 +13,10 @@ from sqlalchemy import Table, Text, cast, event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.bulk import insert_rows, unnest_insert, unnest_params
+from server.alerts.lifecycle import insert_alerts
+from server.bulk import insert_rows, unnest_insert
 from server.models import Alert, AuditEvent, Contact, Device, SyncMutation
-from tests.conftest import PG_URL
+from server.models.sync_stamp import seq_taken
 from tests.factories import Factory
 
 COPY = 0  # copy_from: every call by COPY (on PostgreSQL)
@@ -188,32 +189,38 @@ def test_a_taken_key_raises_sqlalchemys_integrity_error(
         assert len(s.scalars(select(Contact.id)).all()) == len(rows)
 
 
-@pytest.mark.skipif(not PG_URL, reason="unnest of array parameters is PostgreSQL's (SQLite keeps the multi-row VALUES)")
-def test_unnest_insert_stores_what_executemany_stores(factory: Factory, db_factory: sessionmaker[Session]) -> None:
+def test_insert_alerts_stores_what_executemany_stores(factory: Factory, db_factory: sessionmaker[Session]) -> None:
+    """lifecycle.insert_alerts — one `INSERT … SELECT FROM unnest(arrays)` on PostgreSQL
+    (bulk.unnest_insert), 1,000-row VALUES on SQLite — stores what an executemany INSERT stores."""
     user = factory.user("w1")
     cases = [factory.case(workers=(user,)) for _ in TRICKY]
     table: Table = Alert.__table__  # type: ignore[assignment]
-    columns = ["id", "case_id", "subject_user_id", "team_id", "rule", "level", "escalated_at"]
-    shared = {"opened_at": WHEN, "sync_seq": 7}
 
     def rows(rule: str) -> list[dict[str, Any]]:
         return [
-            {"id": uuid.uuid4(), "case_id": case.id if n else None, "subject_user_id": None if n else user.id,
-             "team_id": case.team_id, "rule": rule, "level": text[:20], "escalated_at": WHEN if n % 2 else None}
+            {"case_id": case.id if n else None, "subject_user_id": None if n else user.id,
+             "team_id": case.team_id, "rule": rule, "level": text[:20], "escalated": bool(n % 2)}
             for n, (case, text) in enumerate(zip(cases, TRICKY, strict=True))
         ]  # fmt: skip
 
     with db_factory() as s, s.begin():
-        s.execute(table.insert(), [r | shared for r in rows("S1")])
-        stmt = unnest_insert(table, columns, list(shared)).returning(table.c.id)
-        given = rows("S2")
-        returned = s.scalars(stmt, unnest_params(columns, given, shared)).all()
-        assert sorted(returned) == sorted(r["id"] for r in given)
+        events = insert_alerts(s, rows("S2"), WHEN, number_now=True)
+        seq = seq_taken(s)
+        assert seq is not None  # inserted already numbered
+        plain = [
+            {k: v for k, v in r.items() if k != "escalated"}
+            | {"id": uuid.uuid4(), "opened_at": WHEN, "sync_seq": seq, "escalated_at": WHEN if r["escalated"] else None}
+            for r in rows("S1")
+        ]  # fmt: skip
+        s.execute(table.insert(), plain)
     with db_factory() as s:
         many = _stored(s, table, ["id", "rule"], table.c.rule == "S1")
-        unnested = _stored(s, table, ["id", "rule"], table.c.rule == "S2")
-    assert sorted(unnested, key=repr) == sorted(many, key=repr) and len(unnested) == len(TRICKY)
-    assert [r["state"] for r in unnested] == ["open"] * len(TRICKY)  # the scalar defaults left out
-    assert {r["ack_note"] for r in unnested} == {""} and {r["opened_at"] for r in unnested} == {WHEN}
+        inserted = _stored(s, table, ["id", "rule"], table.c.rule == "S2")
+        ids = s.scalars(select(table.c.id).where(table.c.rule == "S2")).all()
+    assert sorted(e.alert_id for e in events) == sorted(ids) and len(ids) == len(TRICKY)
+    assert [(e.level, e.escalated) for e in events] == [(r["level"], r["escalated"]) for r in rows("S2")]
+    assert sorted(inserted, key=repr) == sorted(many, key=repr)
+    assert [r["state"] for r in inserted] == ["open"] * len(TRICKY)  # the scalar defaults left out
+    assert {r["ack_note"] for r in inserted} == {""} and {r["opened_at"] for r in inserted} == {WHEN}
     with pytest.raises(ValueError, match=r"alert\.id has a per-row default"):
-        unnest_insert(table, columns[1:])
+        unnest_insert(table, ["case_id", "team_id", "rule", "level"])
