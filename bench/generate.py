@@ -14,6 +14,12 @@ The rows keep the app's invariants: `reached` derived from the outcome (server.v
 pull would record them (sync.scope), so that a measured pull reads the stream, not the one-off
 reconciliation. Deterministic: the same seed gives the same rows.
 
+Numbered as months of use would number them (`_Rows.seq_at`): a visit, a milestone and an alert by
+the minute it was received, so the visits of a worker's cases interleave in the stream, and every
+worker's scope recorded before them (its cases entered it when assigned). Numbered case by case,
+each case's history would be one run of the stream and a first sync would look cheaper than it is
+(docs/performance.md, session 8).
+
     .venv/bin/python -m bench.generate --scale 1 [--url postgresql://…]   # prints the counts
 """
 
@@ -68,7 +74,8 @@ NOTES = (
 BATCH = 5000
 STATUSES = ("open",) * 6 + ("watching",) * 3 + ("closed",)  # a worker holds ~90 % of their cases
 _COUNTERPART = {"person": "PERSON", "family": "FAMILY"}
-SEQ_STEP = 1  # every generated row gets its own transaction-like number, in insertion order
+SEQ_STEP = 1  # a household's number, in insertion order (before every visit's: `_Rows.seq_at`)
+HISTORY_DAYS = 1501  # numbers by the minute from this many days ago (a case is identified ≤ 1,500 days ago)
 BASE_WORKERS = 40
 TEAMS = 4
 ASSIGNED_PER_CASE = 3
@@ -121,10 +128,17 @@ class _Rows:
         self.pending: dict[Table, list[dict[str, Any]]] = {}
         self.counts: dict[str, int] = {}
         self.seq = 0
+        self.time_base = 0  # set by `populate`
+        self.origin = dt.datetime.now(dt.UTC)
 
     def next_seq(self) -> int:
         self.seq += SEQ_STEP
         return self.seq
+
+    def seq_at(self, when: dt.datetime) -> int:
+        """The number of a change received at `when`: by the minute, above every household's and
+        the scopes' (`time_base`), so numbers follow time across all cases."""
+        return self.time_base + int((when - self.origin).total_seconds() // 60)
 
     def add(self, model: Any, row: dict[str, Any]) -> None:
         table: Table = model.__table__
@@ -189,6 +203,8 @@ def populate(engine: Engine, size: Size, seed: int = 7) -> Population:
     rows = _Rows(engine)
     teams, workers = _staff(rows, size, pop)
     now = pop.now
+    rows.time_base = 2 * size.cases + 10  # above the households (one a case) and the scopes
+    rows.origin = now - dt.timedelta(days=HISTORY_DAYS)
     bench_worker = workers[0][0]
     outcomes = list(OUTCOMES)
     contacts_per_case = [BIG_CASE_CONTACTS, *_spread(max(size.contacts - BIG_CASE_CONTACTS, 0), size.cases - 1, rng)]
@@ -238,7 +254,7 @@ def populate(engine: Engine, size: Size, seed: int = 7) -> Population:
                 "reached": reached,
                 "duration_min": rng.randrange(5, 90), "visitor_ids": [], "risk_flags": [],
                 "notes": rng.choice(NOTES), "next_action": "", "sharing_basis": "INTERNAL_ONLY",
-                "recorded_by": rng.choice(crew), "received_at": when, "sync_seq": rows.next_seq(), "amends_id": None,
+                "recorded_by": rng.choice(crew), "received_at": when, "sync_seq": rows.seq_at(when), "amends_id": None,
             }  # fmt: skip
             rows.add(Contact, contact)
             if rng.random() < AMENDED_SHARE:
@@ -247,21 +263,24 @@ def populate(engine: Engine, size: Size, seed: int = 7) -> Population:
                     **contact, "id": uuid.uuid4(), "amends_id": contact["id"], "outcome": fixed,
                     "reached": OUTCOMES[fixed],
                     "counterpart": _COUNTERPART.get(OUTCOMES[fixed], contact["counterpart"]),
-                    "received_at": when + dt.timedelta(hours=rng.randrange(1, 72)), "sync_seq": rows.next_seq(),
+                    "received_at": (fixed_at := when + dt.timedelta(hours=rng.randrange(1, 72))),
+                    "sync_seq": rows.seq_at(min(fixed_at, now)),
                 })  # fmt: skip
         steps = sorted(rng.sample(range(len(MILESTONES)), min(milestones_per_case[i], len(MILESTONES))))
         steps += [rng.randrange(len(MILESTONES)) for _ in range(milestones_per_case[i] - len(steps))]
         for n, step in enumerate(steps):
+            reached_on = min(identified + dt.timedelta(days=n * 20), now.date())
+            at = min(dt.datetime.combine(reached_on, dt.time(9), dt.UTC) + dt.timedelta(minutes=n), now)
             rows.add(MilestoneEvent, {
                 "id": uuid.uuid4(), "case_id": cid, "milestone": MILESTONES[step],
-                "reached_on": min(identified + dt.timedelta(days=n * 20), now.date()), "note": "",
-                "destination": "", "sharing_basis": "INTERNAL_ONLY", "recorded_by": crew[0], "received_at": now,
-                "sync_seq": rows.next_seq(),
+                "reached_on": reached_on, "note": "",
+                "destination": "", "sharing_basis": "INTERNAL_ONLY", "recorded_by": crew[0], "received_at": at,
+                "sync_seq": rows.seq_at(at),
             })  # fmt: skip
         if i % 7 == 0:
             rows.add(Alert, {"id": uuid.uuid4(), "case_id": cid, "team_id": teams[team], "rule": "S2",
                              "level": rng.choice(["caution", "warning", "meeting"]), "state": "open",
-                             "opened_at": now, "sync_seq": rows.next_seq()})  # fmt: skip
+                             "opened_at": now, "sync_seq": rows.seq_at(now)})  # fmt: skip
     rows.flush(ORDER)
     _number_cases_and_scope(rows, scope, now)
     pop.worker_case_ids = scope.get(bench_worker, [])
@@ -272,12 +291,13 @@ def populate(engine: Engine, size: Size, seed: int = 7) -> Population:
 
 def _number_cases_and_scope(rows: _Rows, scope: dict[uuid.UUID, list[uuid.UUID]], now: dt.datetime) -> None:
     """Cases get a number above their children's (a case's pulled form follows its latest child);
-    then every worker's scope is recorded as visible at one later number; the counter moves past."""
-    case_seq = rows.next_seq()
-    flip = rows.next_seq()
+    every worker's scope was recorded before the visits (its cases entered it when assigned): at
+    one number below them; the counter stands at the cases'."""
+    case_seq = rows.seq_at(now) + 1
+    flip = rows.time_base - 1
     with rows.engine.begin() as conn:
         conn.execute(update(Case).values(sync_seq=case_seq))
-        conn.execute(update(SyncCounter).where(SyncCounter.id == 1).values(seq=flip))
+        conn.execute(update(SyncCounter).where(SyncCounter.id == 1).values(seq=case_seq))
     for uid, case_ids in scope.items():
         for cid in case_ids:
             rows.add(SyncVisibility, {"user_id": uid, "case_id": cid, "visible": True, "sync_seq": flip,

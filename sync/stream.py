@@ -20,6 +20,20 @@ consecutive pieces: every change exactly once, whatever the page size. Changes c
 two pages get numbers above the first page's H and come later; a row changed in between is sent
 again, newer (a put is idempotent). Nothing is skipped: every number in (cursor, H] is covered.
 
+A reset chain (the client started empty: its first sync, a new server epoch) is ordered so that
+every case comes whole, once: each case visible at the chain's floor F (its first page's H) with
+its last flip at or below F is sent as if it had entered at F — at (F, case, rank, id), the case
+and each of its entities numbered ≤ F — before any change numbered above F; then the stream goes on
+as above from F (flips above F, and entities numbered above both F and their case's flip). Cases
+that left scope at or before F are not sent at all (the client holds nothing). Without this, a
+worker's cases entered their scope when assigned, long before most of their visits: the visits
+would arrive in the order they were recorded, each page touching most of the cases, and the phone
+would re-seal every case's history on every page. A reset chain's positions inside that first part
+are below `end_of(F)`; every other chain starts at `end_of(floor)` or later (its floor is the
+number the client last stood at), which is how `page` tells them apart. A chain that changes scope
+between pages is covered as above: a case flipped again above F is no longer sent at F, and comes
+at its new flip.
+
 Removal floor: a case that left and re-entered a user's scope between two pulls of one client
 (another phone of the user pulled in between) arrives as an entering case, but the client may
 still hold entities of it that are no longer live. So an entering case also carries `remove` for
@@ -35,6 +49,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
@@ -226,6 +241,8 @@ def _changed(session: Session, user_id: uuid.UUID, pos: Key, high: int, n: int) 
     in one query over all kinds. Their rows are read by `_with_rows`, only for the keys that make
     the page: on a chain's pages inside part 1 (the flips), part 2's first `n` keys all come after
     the page's end, and reading their rows on every page was most of such a chain's reads."""
+    if pos >= end_of(high):
+        return []  # nothing numbered after the position (a reset chain's first pages)
     params = {"user_id": user_id, "high": high, "n": n, "p_seq": pos[0], "p_case": pos[1], "p_rank": pos[2],
               "p_id": pos[3]}  # fmt: skip
     if not session.execute(_ANY_EARLIER_FLIP, {"user_id": user_id, "high": high}).scalar():
@@ -298,6 +315,38 @@ def _flips(
         case_id, seq, inclusive = batch[-1][0], batch[-1][2], False
 
 
+def _whole_statement(inclusive: bool) -> Select[uuid.UUID]:
+    """The user's next `size` cases visible at the floor (last flip ≤ `floor`), by id from `p_case`."""
+    vis = SyncVisibility
+    case_id = bindparam("p_case", type_=Uuid())
+    return (
+        select(vis.case_id)
+        .where(vis.user_id == bindparam("user_id", type_=Uuid()), vis.visible.is_(True))
+        .where(vis.sync_seq <= bindparam("floor", type_=BigInteger))
+        .where(vis.case_id >= case_id if inclusive else vis.case_id > case_id)
+        .order_by(vis.case_id)
+        .limit(bindparam("size", type_=Integer))
+    )
+
+
+_WHOLE = {inclusive: _whole_statement(inclusive) for inclusive in (True, False)}
+
+
+def _whole(
+    session: Session, user_id: uuid.UUID, pos: Key, floor: int, size: int
+) -> Iterator[list[tuple[uuid.UUID, bool, int]]]:
+    """A reset chain's first part: the cases visible at its floor, as flips at the floor, from
+    `pos` on (from the first case when `pos` is before the floor), `size` at a time."""
+    case_id, inclusive = (pos[1], True) if pos[0] == floor else (uuid.UUID(int=0), True)
+    while True:
+        params = {"user_id": user_id, "floor": floor, "p_case": case_id, "size": size}
+        batch = [(c, True, floor) for c in session.scalars(_WHOLE[inclusive], params)]
+        if not batch:
+            return
+        yield batch
+        case_id, inclusive = batch[-1][0], False
+
+
 _ROUNDS: dict[tuple[bool, int, int], Select[Any]] = {}
 
 
@@ -365,14 +414,22 @@ def page(
     budget = limit + 1
     if pos >= end_of(high):
         return [], False  # nothing was committed since this cursor
-    changed = _changed(session, user_id, pos, high, budget)
+    # A reset chain still in its first part (see the module's docstring): the cases visible at the
+    # floor come whole at the floor, then the flips and changes numbered above it.
+    whole = pos < end_of(floor)
+    changed = _changed(session, user_id, max(pos, end_of(floor)) if whole else pos, high, budget)
     out: list[Item | Key] = []  # part 1's changes, part 2's keys (their rows read at the end)
     nxt = 0
     # Cases expanded per round: about a page's worth (a round costs a query per kind; the last
     # round of a page is read again by the next page, from the case the page ended in).
     size = max(FLIP_BATCH, limit // ROWS_PER_CASE)
     after = False  # past `pos`: the rounds come in key order, so every later change is too
-    for batch in _flips(session, user_id, pos, high, size):
+    batches = (
+        chain(_whole(session, user_id, pos, floor, size), _flips(session, user_id, end_of(floor), high, size))
+        if whole
+        else _flips(session, user_id, pos, high, size)
+    )
+    for batch in batches:
         for item in _expand(session, batch, floor):
             if not after:
                 if item.key <= pos:

@@ -285,6 +285,74 @@ def test_paging_returns_every_change_exactly_once(
         assert paged(base.cursor, limit) == increment
 
 
+def _case_runs(changes: list[dict[str, Any]]) -> list[str]:
+    """The case of each change in order (a case, or an entity of one), consecutive repeats folded."""
+    runs: list[str] = []
+    for c in changes:
+        case_id = c["id"] if c["entity"] == "case" else (c.get("data") or {}).get("case_id") or c.get("case_id")
+        if case_id and (not runs or runs[-1] != case_id):
+            runs.append(case_id)
+    return runs
+
+
+def test_a_first_sync_sends_each_case_whole_once_however_its_visits_were_numbered(
+    factory: Factory, clients: Clients
+) -> None:
+    # The cases entered the worker's scope when assigned (the first pull recorded it), and their
+    # visits were recorded afterwards, one case after another in turn: numbered interleaved.
+    w = factory.user("w1")
+    cases = [factory.case(workers=(w,)) for _ in range(3)]
+    writer = clients.phone("w1")
+    writer.sync()
+    for _ in range(3):
+        for c in cases:
+            writer.do("contact.create", contact_args(c.id))
+    writer.do("milestone.record", milestone_args(cases[0].id))
+    http = clients.signed_in("w1")
+    whole: list[dict[str, Any]] | None = None
+    for limit in (1, 2, 3, 5, 1000):
+        phone = Phone(http)
+        changes = phone.sync(limit=limit)
+        # each case and its history in one run, not spread over the chain (the phone seals a
+        # case's history once)
+        assert sorted(_case_runs(changes)) == sorted(str(c.id) for c in cases), limit
+        assert len(entities(changes, "contact")) == 9 and len(entities(changes, "milestone")) == 1
+        whole = whole or changes
+        assert changes == whole, limit
+    # the next pull from where the first sync ended holds nothing, then only what is new
+    assert phone.pull()["changes"] == []
+    writer.do("contact.create", contact_args(cases[1].id))
+    assert [c["entity"] for c in phone.pull()["changes"]] == ["case", "contact"]
+
+
+def test_a_first_sync_follows_scope_and_records_changed_between_its_pages(
+    factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
+) -> None:
+    w = factory.user("w1")
+    cases = [factory.case(workers=(w,)) for _ in range(4)]
+    other = factory.case(workers=(factory.user("w2"),))
+    writer = clients.phone("w1")
+    writer.sync()
+    for c in cases:
+        writer.do("contact.create", contact_args(c.id))
+    phone = clients.phone("w1")
+    first = phone.pull(limit=3)
+    assert first["reset"] is True and first["has_more"] is True
+    sent = _case_runs(first["changes"])
+    # between the pages: a visit to a case already sent, a case leaving, another entering
+    writer.do("contact.create", contact_args(sent[0]))
+    end_assignment(db_factory, next(c for c in cases if str(c.id) == sent[-1]), w)
+    assign(db_factory, other, w)
+    for _ in range(100):
+        if not phone.pull(limit=3)["has_more"]:
+            break
+    fresh = Phone(clients.signed_in("w1"))
+    fresh.sync()
+    assert phone.store == fresh.store
+    assert phone.ids("case") == {str(c.id) for c in cases if str(c.id) != sent[-1]} | {str(other.id)}
+    assert len(phone.ids("contact")) == 3 + 1
+
+
 def test_lost_answer_is_simply_pulled_again(
     factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
 ) -> None:

@@ -52,8 +52,8 @@ export class Chain {
       }
     }
     for (const key of records) this.sealEarly(key, this.records.get(key), this.records.get(key));
-    // A case's history arrives together (the stream is ordered by case within a change number), so
-    // only the page's last case is likely to go on in the next page: the others are sealed now.
+    // A reset chain sends each case whole, once (sync/PROTOCOL.md §6, "reset chain"), so only the
+    // page's last case is likely to go on in the next page: the others are sealed now.
     for (const caseId of cases) {
       const map = this.histories.get(caseId);
       if (caseId !== last && map && map.size) this.sealEarly(history.keyOf(caseId), Object.fromEntries(map), this.versions.get(caseId));
