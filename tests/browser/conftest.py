@@ -35,6 +35,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # Desktop Chromium starts two WebUI pages of its omnibox popup with every browser, headless too:
+    # CPU taken from the app under test on a 2-core machine, for nothing a phone has (bench/browser.py).
+    "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup",
 ]
 PHONE = {"width": 360, "height": 640}
 
