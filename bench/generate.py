@@ -123,13 +123,13 @@ class Population:
 class _Rows:
     """Collects rows per table and writes them in batches; numbers every synced row."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, now: dt.datetime, cases: int) -> None:
         self.engine = engine
         self.pending: dict[Table, list[dict[str, Any]]] = {}
         self.counts: dict[str, int] = {}
         self.seq = 0
-        self.time_base = 0  # set by `populate`
-        self.origin = dt.datetime.now(dt.UTC)
+        self.time_base = 2 * cases + 10  # above the households (one a case) and the scopes
+        self.origin = now - dt.timedelta(days=HISTORY_DAYS)
 
     def next_seq(self) -> int:
         self.seq += SEQ_STEP
@@ -200,11 +200,9 @@ def populate(engine: Engine, size: Size, seed: int = 7) -> Population:
     started = time.perf_counter()
     rng = random.Random(seed)
     pop = Population(size=size)
-    rows = _Rows(engine)
-    teams, workers = _staff(rows, size, pop)
     now = pop.now
-    rows.time_base = 2 * size.cases + 10  # above the households (one a case) and the scopes
-    rows.origin = now - dt.timedelta(days=HISTORY_DAYS)
+    rows = _Rows(engine, now, size.cases)
+    teams, workers = _staff(rows, size, pop)
     bench_worker = workers[0][0]
     outcomes = list(OUTCOMES)
     contacts_per_case = [BIG_CASE_CONTACTS, *_spread(max(size.contacts - BIG_CASE_CONTACTS, 0), size.cases - 1, rng)]

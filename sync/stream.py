@@ -337,7 +337,7 @@ def _whole(
 ) -> Iterator[list[tuple[uuid.UUID, bool, int]]]:
     """A reset chain's first part: the cases visible at its floor, as flips at the floor, from
     `pos` on (from the first case when `pos` is before the floor), `size` at a time."""
-    case_id, inclusive = (pos[1], True) if pos[0] == floor else (uuid.UUID(int=0), True)
+    case_id, inclusive = pos[1] if pos[0] == floor else uuid.UUID(int=0), True
     while True:
         params = {"user_id": user_id, "floor": floor, "p_case": case_id, "size": size}
         batch = [(c, True, floor) for c in session.scalars(_WHOLE[inclusive], params)]
@@ -417,7 +417,7 @@ def page(
     # A reset chain still in its first part (see the module's docstring): the cases visible at the
     # floor come whole at the floor, then the flips and changes numbered above it.
     whole = pos < end_of(floor)
-    changed = _changed(session, user_id, max(pos, end_of(floor)) if whole else pos, high, budget)
+    changed = _changed(session, user_id, max(pos, end_of(floor)), high, budget)  # pos, but in that first part
     out: list[Item | Key] = []  # part 1's changes, part 2's keys (their rows read at the end)
     nxt = 0
     # Cases expanded per round: about a page's worth (a round costs a query per kind; the last
