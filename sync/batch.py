@@ -110,12 +110,17 @@ def prefetch(session: Session, actor: Actor, batch: list[MutationIn]) -> Prefetc
         if isinstance(visitors, list):
             found.asked_users.update(v for v in map(_uid, visitors) if v is not None)
     for chunk in _chunks(case_ids):
-        # Locked as each mutation's own read locks it (sync.mutations.writable_case), in id order.
-        locked = select(Case).where(among(session, Case.id, chunk)).order_by(Case.id).with_for_update(key_share=True)
-        cases = session.scalars(locked).all()
-        sync_stamp.hold(session, Case, (c.id for c in cases))  # numbering them at commit needs no lock again
-        in_scope = set(session.scalars(select(Case.id).where(among(session, Case.id, chunk), case_scope(actor))))
-        found.cases.update((c.id, (c, c.id in in_scope)) for c in cases)
+        # Locked as each mutation's own read locks it (sync.mutations.writable_case), in id order;
+        # whether each is in the actor's scope comes with it (one query, not two).
+        locked = (
+            select(Case, case_scope(actor).label("in_scope"))
+            .where(among(session, Case.id, chunk))
+            .order_by(Case.id)
+            .with_for_update(key_share=True, of=Case)
+        )
+        rows = session.execute(locked).all()
+        sync_stamp.hold(session, Case, (case.id for case, _ in rows))  # numbering them at commit needs no lock again
+        found.cases.update((case.id, (case, bool(in_scope))) for case, in_scope in rows)
     for model, ids in found.asked.items():
         for chunk in _chunks(ids):
             taken = session.scalars(select(model.id).where(among(session, model.id, chunk)))

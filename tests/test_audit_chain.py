@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import threading
+import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -116,3 +121,34 @@ def test_savepoint_rollback_drops_only_its_own_events(db_factory: sessionmaker[S
         actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
     assert actions == ["test.before", "test.inside_released", "test.after"]
     assert problems(db_factory) == []
+
+
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]))  # any text a row can hold (no lone surrogates)
+
+
+@given(
+    seq=st.integers(1, 2**63 - 1),
+    at=st.datetimes(timezones=st.timezones()),
+    ids=st.lists(st.one_of(st.none(), st.uuids()), min_size=3, max_size=3),
+    texts=st.lists(st.one_of(st.none(), _TEXT), min_size=6, max_size=6),
+    fields=st.one_of(st.none(), st.lists(_TEXT, max_size=5)),
+)
+def test_the_hashed_bytes_are_those_the_first_rows_were_hashed_from(
+    seq: int, at: dt.datetime, ids: list[uuid.UUID | None], texts: list[str | None], fields: list[str] | None
+) -> None:
+    """The chain's canonical form must never change, or every stored row would fail verification:
+    orjson writes exactly what `json.dumps(sort_keys, ensure_ascii=False, compact)` wrote."""
+    actor_id, device_id, case_id = ids
+    role, action, entity, entity_id, outcome, detail = texts
+    row = {"seq": seq, "at": at, "actor_id": actor_id, "actor_role": role, "device_id": device_id,
+           "action": action, "entity": entity, "entity_id": entity_id, "case_id": case_id, "fields": fields,
+           "outcome": outcome, "detail": detail}  # fmt: skip
+    content = {
+        "seq": seq, "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "actor_id": str(actor_id) if actor_id else None, "actor_role": role,
+        "device_id": str(device_id) if device_id else None, "action": action, "entity": entity,
+        "entity_id": entity_id, "case_id": str(case_id) if case_id else None, "fields": list(fields or []),
+        "outcome": outcome, "detail": detail,
+    }  # fmt: skip
+    reference = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    assert audit._canonical(row) == reference

@@ -224,3 +224,23 @@ def test_an_id_taken_after_a_small_batch_checked_it_rejects_that_mutation_alone(
         assert s.scalar(select(func.count()).select_from(Contact)) == 2
         seq = s.get_one(SyncCounter, 1).seq
         assert s.get_one(Contact, uuid.UUID(batch[0]["args"]["id"])).sync_seq == seq
+
+
+def test_a_batch_whose_only_fault_is_a_case_out_of_scope_applies_the_rest_and_rejects_that_one(
+    factory: Factory, clients: Clients, db_factory: sessionmaker[Session]
+) -> None:
+    """The optimistic path reads each case's scope with its lock (sync.batch): a case not the
+    worker's must be rejected there too, not only when another fault sends the batch down the
+    careful path."""
+    w = factory.user("w1")
+    mine, other = factory.case(workers=(w,)), factory.case(workers=(factory.user("w2"),))
+    phone = clients.phone("w1")
+    answer = phone.push(
+        phone.mutation("contact.create", contact_args(mine.id)),
+        phone.mutation("contact.create", contact_args(other.id)),
+        phone.mutation("contact.create", contact_args(mine.id)),
+    )
+    assert statuses(answer) == [(1, "applied"), (2, "rejected"), (3, "applied")]
+    assert answer["results"][1]["error"]["code"] == "out_of_scope"
+    with db_factory() as s:
+        assert s.scalars(select(Contact.case_id)).all() == [mine.id, mine.id]
