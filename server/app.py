@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio.to_thread
@@ -17,6 +16,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from server import collector
 from server.alerts.runner import start_background
 from server.db import make_engine, make_session_factory, pool_options
 from server.errors import ApiError
@@ -62,29 +62,6 @@ def check_capacity(settings: Settings) -> None:
         )
 
 
-# Python's cyclic garbage collector, tuned once the app is built (issue #9, docs/performance.md
-# "Session 6"). A page of a pull holds thousands of container objects (rows, changes, their
-# `data`) until its answer is encoded: with the default thresholds (700, 10, 10) they set off a
-# young collection every 700 allocations, and their promotion set off full collections, each
-# traversing every object the process holds — ≈ 150,000 after the imports (SQLAlchemy, Starlette,
-# the templates), 85–155 ms a collection here, two or three per initial sync. The objects alive at
-# start-up are frozen (kept out of every collection: modules and the app's own objects live as
-# long as the process), and a young collection waits for 10,000 allocations.
-GC_YOUNG_THRESHOLD = 10_000
-
-
-@contextlib.contextmanager
-def _collector_tuned() -> Iterator[None]:
-    before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(before[0], GC_YOUNG_THRESHOLD), *before[1:])
-    try:
-        yield
-    finally:  # an app stopped within a process that goes on (the tests) hands the objects back
-        gc.set_threshold(*before)
-        gc.unfreeze()
-
-
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     # Starlette runs each request's transaction in anyio's thread pool (40 threads by default):
@@ -95,7 +72,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     # The stall-rule evaluation and push delivery thread (server/alerts/runner.py).
     runner = start_background(app.state.db, app.state.settings)
     try:
-        with _collector_tuned():
+        with collector.tuned():  # server/collector.py
             yield
     finally:
         if runner is not None:

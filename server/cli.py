@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from server import cli_ladder
+from server import cli_ladder, collector
 from server.db import make_engine
 from server.errors import ApiError
 from server.services import totp
@@ -421,7 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
     try:
-        return int(args.func(args, settings))
+        with collector.tuned():  # as in the served app (server/collector.py)
+            return int(args.func(args, settings))
     except ApiError as exc:
         where = f" ({exc.field})" if exc.field else ""
         print(f"error: {exc.code}{where}", file=sys.stderr)
