@@ -16,6 +16,7 @@ class Alert(Base):
     __tablename__ = "alert"
     __table_args__ = (
         # A case's rows after a change number, in stream order (sync/stream.py `_changed`, keyset).
+        # Serves lookups and foreign-key checks by case_id alone too (no index of its own: 0014).
         Index("ix_alert_case_seq", "case_id", "sync_seq", "id"),
         # One open (or acknowledged) alert per case and rule.
         Index(
@@ -38,7 +39,7 @@ class Alert(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("case_record.id"), index=True)
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("case_record.id"))  # ix_alert_case_seq
     subject_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("app_user.id"))  # 端末が未同期
     team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("team.id"), index=True)
     rule: Mapped[str] = mapped_column(String(20))

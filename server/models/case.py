@@ -74,11 +74,12 @@ class CaseConflict(Base):
     __tablename__ = "case_conflict"
     __table_args__ = (
         # A case's rows after a change number, in stream order (sync/stream.py `_changed`, keyset).
+        # Serves lookups and foreign-key checks by case_id alone too (no index of its own: 0014).
         Index("ix_case_conflict_case_seq", "case_id", "sync_seq", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), index=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"))  # ix_case_conflict_case_seq
     field: Mapped[str] = mapped_column(String(40))
     base_version: Mapped[int] = mapped_column(Integer)
     server_value: Mapped[dict[str, Any]] = mapped_column()  # {"value": …}

@@ -15,6 +15,7 @@ class MilestoneEvent(Base):
     __tablename__ = "milestone_event"
     __table_args__ = (
         # A case's rows after a change number, in stream order (sync/stream.py `_changed`, keyset).
+        # Serves lookups and foreign-key checks by case_id alone too (no index of its own: 0014).
         Index("ix_milestone_event_case_seq", "case_id", "sync_seq", "id"),
         # One rung's events in a period: the report's つながった件数 (services/reports.py) reads the
         # CONNECTED ones, a few percent, instead of every event in the period.
@@ -22,7 +23,7 @@ class MilestoneEvent(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # generated on the phone
-    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), index=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"))  # ix_milestone_event_case_seq
     milestone: Mapped[str] = mapped_column(String(40))
     reached_on: Mapped[dt.date] = mapped_column(index=True)
     note: Mapped[str] = mapped_column(Text, default="")
@@ -38,11 +39,12 @@ class Consent(Base):
     __tablename__ = "consent"
     __table_args__ = (
         # A case's rows after a change number, in stream order (sync/stream.py `_changed`, keyset).
+        # Serves lookups and foreign-key checks by case_id alone too (no index of its own: 0014).
         Index("ix_consent_case_seq", "case_id", "sync_seq", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), index=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"))  # ix_consent_case_seq
     person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("person.id"))  # who consented
     scope: Mapped[list[str]] = mapped_column(default=list)  # which agencies
     form: Mapped[str] = mapped_column(String(10))  # written | oral
