@@ -224,3 +224,22 @@ def test_insert_alerts_stores_what_executemany_stores(factory: Factory, db_facto
     assert {r["ack_note"] for r in inserted} == {""} and {r["opened_at"] for r in inserted} == {WHEN}
     with pytest.raises(ValueError, match=r"alert\.id has a per-row default"):
         unnest_insert(table, ["case_id", "team_id", "rule", "level"])
+
+
+def test_alerts_inserted_unnumbered_are_numbered_at_commit_and_raised_once(
+    factory: Factory, db_factory: sessionmaker[Session]
+) -> None:
+    """Without `number_now` the new alerts are numbered for the phones' pull when the transaction
+    commits; a row whose case already has a live alert of its rule (here: an earlier row of the same
+    call) is skipped and raises no event."""
+    user = factory.user("w1")
+    cases = [factory.case(workers=(user,)) for _ in range(3)]
+    rows = [{"case_id": c.id, "team_id": c.team_id, "rule": "S2", "level": "caution"} for c in cases]
+    with db_factory() as s, s.begin():
+        events = insert_alerts(s, [*rows, {**rows[0], "level": "warning"}], WHEN)
+        assert seq_taken(s) is None  # not numbered yet
+    with db_factory() as s:
+        stored = s.execute(select(Alert.id, Alert.case_id, Alert.level, Alert.sync_seq)).all()
+    assert sorted((e.alert_id, e.case_id, e.level) for e in events) == sorted((i, c, lv) for i, c, lv, _ in stored)
+    assert len(stored) == 3 and {lv for *_, lv, _ in stored} == {"caution"}
+    assert len({seq for *_, seq in stored}) == 1 and stored[0].sync_seq > 0
