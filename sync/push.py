@@ -129,7 +129,7 @@ def push(session: Session, actor: Actor, request: PushRequest, lang: str = "ja")
     )
     records = []
     for m, outcome in zip(fresh, outcomes, strict=True):
-        result, record = _record(actor, device, m, outcome, lang, now)
+        result, record = _record(device, m, outcome, lang, now)
         results.append(result)
         records.append(record)
         device.last_mid = m.mid
@@ -214,11 +214,11 @@ def _insert_numbered(session: Session, contacts: list[dict[str, Any]]) -> None:
 
 
 def _record(
-    actor: Actor, device: Device, m: MutationIn, outcome: Outcome | Rejected, lang: str, now: dt.datetime
+    device: Device, m: MutationIn, outcome: Outcome | Rejected, lang: str, now: dt.datetime
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The answer for one mutation, and its review record (a `SyncMutation` row's values)."""
     row: dict[str, Any] = {
-        "device_id": device.id, "mid": m.mid, "user_id": actor.user_id, "name": m.name,
+        "device_id": device.id, "mid": m.mid, "name": m.name,
         "client_time": m.client_time, "received_at": now,
     }  # fmt: skip
     if isinstance(outcome, Rejected):

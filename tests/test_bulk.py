@@ -48,8 +48,8 @@ def _contacts(case_id: uuid.UUID, user_id: uuid.UUID, device_id: uuid.UUID) -> l
     return [full, defaulted]
 
 
-def _mutations(device_id: uuid.UUID, user_id: uuid.UUID, first: int) -> list[list[dict[str, Any]]]:
-    base = {"device_id": device_id, "user_id": user_id, "name": "contact.create", "client_time": WHEN}
+def _mutations(device_id: uuid.UUID, first: int) -> list[list[dict[str, Any]]]:
+    base = {"device_id": device_id, "name": "contact.create", "client_time": WHEN}
     applied = [
         base
         | {
@@ -109,7 +109,7 @@ def test_copy_stores_what_executemany_stores(
         with db_factory() as s, s.begin():
             for shape in _contacts(case.id, user.id, device):
                 insert_rows(s, Contact.__table__, shape, copy_from=copy_from)  # type: ignore[arg-type]
-            for shape in _mutations(device, user.id, 1):
+            for shape in _mutations(device, 1):
                 insert_rows(s, SyncMutation.__table__, shape, copy_from=copy_from)  # type: ignore[arg-type]
             for shape in _audits(user.id, device, case.id, first_seq):
                 insert_rows(s, AuditEvent.__table__, shape, copy_from=copy_from)  # type: ignore[arg-type]

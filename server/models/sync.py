@@ -34,19 +34,19 @@ class Device(Base):
 
 
 class SyncMutation(Base):
-    """Every mutation a client pushed, applied or not: the exactly-once record and the review queue."""
+    """Every mutation a client pushed, applied or not: the exactly-once record and the review queue.
+    Whose it was is its device's user (a device belongs to one user: sync.clients)."""
 
     __tablename__ = "sync_mutation"
 
     device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("device.id"), primary_key=True)
     mid: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id"), index=True)
     name: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20))  # applied | conflict | rejected
     error_code: Mapped[str | None] = mapped_column(String(60))
     # Arguments of rejected mutations are kept for review; applied ones live in their own tables.
     args: Mapped[dict[str, Any] | None] = mapped_column()
-    case_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    case_id: Mapped[uuid.UUID | None]  # read by device (the primary key): no index of its own
     client_time: Mapped[dt.datetime | None]
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     reviewed_at: Mapped[dt.datetime | None]
