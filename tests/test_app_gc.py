@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from server.cli import main
@@ -35,20 +37,19 @@ def test_a_command_runs_with_the_collector_tuned_and_restores_it(
     monkeypatch.setenv("YORISOI_DATA_DIR", str(tmp_path / "data"))
     factory.case(workers=(factory.user("w1"),))
     before_threshold, before_frozen = gc.get_threshold(), gc.get_freeze_count()
-    young: list[int] = []  # the young threshold at each collection while the start-up heap is frozen
+    seen: list[tuple[int, bool]] = []  # at each statement the command runs: young threshold, heap frozen
 
-    def seen(phase: str, _info: dict[str, int]) -> None:
-        if phase == "start" and gc.get_freeze_count() > before_frozen:
-            young.append(gc.get_threshold()[0])
+    def statement(*_args: Any) -> None:
+        seen.append((gc.get_threshold()[0], gc.get_freeze_count() > before_frozen))
 
     gc.set_threshold(700, *before_threshold[1:])  # the default, whatever an earlier test left
-    gc.callbacks.append(seen)
+    event.listen(Engine, "before_cursor_execute", statement)
     try:
         assert main(["check-stalled", "--dry-run", "--no-push"]) == 0
     finally:
-        gc.callbacks.remove(seen)
+        event.remove(Engine, "before_cursor_execute", statement)
         restored = gc.get_threshold()
         gc.set_threshold(*before_threshold)
-    assert young and min(young) >= 10_000  # the evaluation allocates far more than 10,000 objects
+    assert seen and all(young >= 10_000 and frozen for young, frozen in seen)
     assert restored == (700, *before_threshold[1:])
     assert gc.get_freeze_count() == before_frozen
