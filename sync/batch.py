@@ -11,7 +11,6 @@ batch succeeded — an id checked here is one the batch has now created.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import Case, Consent, Contact, MilestoneEvent, User, sync_stamp
-from server.models.sync_stamp import among
+from server.models.sync_stamp import among, id_chunks
 from server.permissions import Actor, case_scope
 from sync.envelope import MutationIn
 
@@ -31,7 +30,6 @@ _CASE_ARG: dict[str, tuple[str, Any]] = {
     "consent.record": ("case_id", Consent),
     "case.update": ("id", None),
 }
-_CHUNK = 500
 
 
 def _uid(value: Any) -> uuid.UUID | None:
@@ -41,12 +39,6 @@ def _uid(value: Any) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
-
-
-def _chunks(ids: Iterable[uuid.UUID]) -> Iterable[list[uuid.UUID]]:
-    ordered = sorted(ids)
-    for i in range(0, len(ordered), _CHUNK):
-        yield ordered[i : i + _CHUNK]
 
 
 @dataclass
@@ -109,7 +101,7 @@ def prefetch(session: Session, actor: Actor, batch: list[MutationIn]) -> Prefetc
         visitors = m.args.get("visitor_ids")
         if isinstance(visitors, list):
             found.asked_users.update(v for v in map(_uid, visitors) if v is not None)
-    for chunk in _chunks(case_ids):
+    for chunk in id_chunks(case_ids):
         # Locked as each mutation's own read locks it (sync.mutations.writable_case), in id order;
         # whether each is in the actor's scope comes with it (one query, not two).
         locked = (
@@ -122,9 +114,9 @@ def prefetch(session: Session, actor: Actor, batch: list[MutationIn]) -> Prefetc
         sync_stamp.hold(session, Case, (case.id for case, _ in rows))  # numbering them at commit needs no lock again
         found.cases.update((case.id, (case, bool(in_scope))) for case, in_scope in rows)
     for model, ids in found.asked.items():
-        for chunk in _chunks(ids):
+        for chunk in id_chunks(ids):
             taken = session.scalars(select(model.id).where(among(session, model.id, chunk)))
             found.taken.setdefault(model, set()).update(taken)
-    for chunk in _chunks(found.asked_users):
+    for chunk in id_chunks(found.asked_users):
         found.users.update(session.scalars(select(User.id).where(among(session, User.id, chunk))))
     return found

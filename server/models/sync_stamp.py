@@ -28,6 +28,7 @@ transaction.
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ _REFERENCED: dict[type[Any], tuple[str, ...] | None] = {
 }
 _INFO_KEY = "yorisoi.sync_stamp"
 _CHUNK = 500
+_AS_INT = operator.attrgetter("int")
 
 
 @dataclass
@@ -209,8 +211,11 @@ def _cases_showing(session: Session, persons: set[uuid.UUID], households: set[uu
     return found
 
 
-def _chunks(ids: Iterable[uuid.UUID]) -> Iterable[list[uuid.UUID]]:
-    ordered = sorted(ids)
+def id_chunks(ids: Iterable[uuid.UUID]) -> Iterable[list[uuid.UUID]]:
+    """The ids in order (the order rows are locked in, PROTOCOL §6), `_CHUNK` at a time. Sorted by
+    their integer: the same order as comparing the UUIDs, without a Python `UUID.__lt__` call per
+    comparison (≈ 4,500 of them to sort a push's 500 contact ids; issue #9)."""
+    ordered = sorted(ids, key=_AS_INT)
     for i in range(0, len(ordered), _CHUNK):
         yield ordered[i : i + _CHUNK]
 
@@ -239,7 +244,7 @@ def stamp(session: Session) -> None:
         return
     if session.get_bind().dialect.name != "sqlite":
         for model, ids in targets:  # lock every row first (but those already held); the counter comes last
-            for chunk in _chunks(ids - state.held.get(model, set())):
+            for chunk in id_chunks(ids - state.held.get(model, set())):
                 locked = select(model.id).where(among(session, model.id, chunk)).order_by(model.id)
                 session.execute(locked.with_for_update(key_share=True))
     seq = take_seq(session)
@@ -247,7 +252,7 @@ def stamp(session: Session) -> None:
         table: Table = model.__table__
         # Keep `updated_at`-style columns as they are: a new number is not an edit of the record.
         keep = {c.name: c for c in table.columns if c.onupdate is not None}
-        for chunk in _chunks(ids):
+        for chunk in id_chunks(ids):
             session.execute(update(table).where(among(session, table.c.id, chunk)).values(sync_seq=seq, **keep))
     for obj in list(session.identity_map.values()):
         if isinstance(obj, SYNCED) and obj.id in state.rows.get(type(obj), ()):
