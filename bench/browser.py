@@ -38,10 +38,11 @@ from bench.live import Served
 from bench.measure import Figure
 
 CHROMIUM = "/usr/bin/chromium"
-# The last flag: desktop Chromium (156) starts two WebUI pages of its own omnibox popup
-# (chrome://omnibox-popup.top-chrome, in renderers of their own) with every new browser, headless
-# too. Each cold start is a new browser, and on this 2-core machine their work competed with the
-# measured page (≈ 1.3 s of CPU in one traced start). A phone's browser has no such desktop UI.
+# Also the browser tests' flags (tests/browser/conftest.py). The last flag: desktop Chromium (156)
+# starts two WebUI pages of its own omnibox popup (chrome://omnibox-popup.top-chrome, in renderers
+# of their own) with every new browser, headless too. Each cold start is a new browser, and on this
+# 2-core machine their work competed with the measured page (≈ 1.3 s of CPU in one traced start).
+# A phone's browser has no such desktop UI.
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup"]  # fmt: skip
 PHONE: ViewportSize = {"width": 360, "height": 640}

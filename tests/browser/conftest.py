@@ -23,23 +23,10 @@ from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwrigh
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 
+from bench.browser import ARGS, CHROMIUM, PHONE
 from server.app import create_app
 from server.settings import Settings
 from tests.browser.helpers import watch_shell
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    # Desktop Chromium starts two WebUI pages of its omnibox popup with every browser, headless too:
-    # CPU taken from the app under test on a 2-core machine, for nothing a phone has (bench/browser.py).
-    "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup",
-]
-PHONE = {"width": 360, "height": 640}
 
 
 def _free_port() -> int:
@@ -124,7 +111,7 @@ class Phone:
         self.context = self.pw.chromium.launch_persistent_context(
             str(self.profile),
             executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
+            args=ARGS,  # the benchmark's Chromium: the same flags, one list (bench/browser.py)
             headless=True,
             viewport=PHONE,
             locale="ja-JP",
