@@ -337,7 +337,9 @@ def _whole(
 ) -> Iterator[list[tuple[uuid.UUID, bool, int]]]:
     """A reset chain's first part: the cases visible at its floor, as flips at the floor, from
     `pos` on (from the first case when `pos` is before the floor), `size` at a time."""
-    case_id, inclusive = pos[1] if pos[0] == floor else uuid.UUID(int=0), True
+    # The case `pos` stopped in is read again (inclusive): it may have been sent in part.
+    case_id = pos[1] if pos[0] == floor else uuid.UUID(int=0)
+    inclusive = True
     while True:
         params = {"user_id": user_id, "floor": floor, "p_case": case_id, "size": size}
         batch = [(c, True, floor) for c in session.scalars(_WHOLE[inclusive], params)]
