@@ -74,6 +74,22 @@ def run_on(kind: str, size: Size, runs: int, only: list[str]) -> tuple[list[Figu
             engine.dispose()
 
 
+# How fast this machine runs plain Python: the seconds of a 10-million-step empty loop, the best of
+# three. The machines these benches run on differ by up to 4× from day to day (docs/performance.md,
+# "Results"), and the absolute targets with them; this puts every run's figures on one scale.
+YARDSTICK_STEPS = 10_000_000
+
+
+def yardstick() -> float:
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(YARDSTICK_STEPS):
+            pass
+        best = min(best, time.perf_counter() - t0)
+    return round(best, 3)
+
+
 def machine() -> dict[str, Any]:
     mem = ""
     try:
@@ -82,7 +98,7 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     return {"cpus": os.cpu_count(), "memory": mem, "python": platform.python_version(),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "load_average": [round(x, 2) for x in os.getloadavg()], "python_loop_seconds": yardstick(),
             "platform": platform.platform(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
 
 
