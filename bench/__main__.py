@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         found, info = run_on(kind, size, runs, steps)
         all_figures.extend(found)
         info["load_average_after"] = [round(x, 2) for x in os.getloadavg()]  # other work on the machine skews
+        info["python_loop_seconds_after"] = yardstick()  # the speed can change within a run
+        print(f"  (after {kind}: python loop {info['python_loop_seconds_after']} s, load {info['load_average_after']})")
         meta["databases"][kind] = info
     document = {"figures": [f.as_dict() for f in all_figures], "meta": meta}
     args.out.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -34,6 +34,7 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     figures = document["figures"]
     # Every run records how fast the machine ran plain Python, so runs on different days compare.
     assert document["meta"]["machine"]["python_loop_seconds"] > 0
+    assert document["meta"]["databases"]["sqlite"]["python_loop_seconds_after"] > 0
     assert {f["name"] for f in figures} == NAMES
     for f in figures:
         assert set(f) == KEYS, f["name"]
