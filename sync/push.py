@@ -188,8 +188,11 @@ def _optimistic(
         raise  # temporary: the whole request fails with 503 and nothing advances
     except Exception:  # Rejected, IntegrityError or a bug: the careful path tells them apart
         return None
-    # The contacts' cases are locked (`prefetch`): numbered at commit without a new lock.
-    sync_stamp.touch_cases(session, set(found.contact_case.values()))
+    # The contacts' cases are locked (`prefetch`): numbered at commit without a new lock — those
+    # whose pulled form a contact changes (`sync_stamp.contact_shows`).
+    sync_stamp.touch_cases(
+        session, {c["case_id"] for c in found.contacts if sync_stamp.contact_shows(c["reached"], c["amends_id"])}
+    )
     if numbered:
         _insert_numbered(session, found.contacts)
     elif found.contacts:

@@ -99,9 +99,9 @@ def test_up_to_date_pull_is_empty_and_tiny(factory: Factory, clients: Clients) -
         assert answer["changes"] == [] and answer["reset"] is False and answer["has_more"] is False
         assert len(r.content) <= 1024
         phone.apply(answer)
-    phone.do("contact.create", contact_args(case.id))
+    phone.do("contact.create", contact_args(case.id, outcome="MET_PERSON"))
     answer = phone.pull()
-    assert {c["entity"] for c in answer["changes"]} == {"case", "contact"}  # the case: last contact changed it
+    assert {c["entity"] for c in answer["changes"]} == {"case", "contact"}  # the case: its last reach moved
 
 
 def test_coordinator_gets_the_team_and_supervisor_the_municipality(factory: Factory, clients: Clients) -> None:
@@ -299,14 +299,15 @@ def test_a_first_sync_sends_each_case_whole_once_however_its_visits_were_numbere
     factory: Factory, clients: Clients
 ) -> None:
     # The cases entered the worker's scope when assigned (the first pull recorded it), and their
-    # visits were recorded afterwards, one case after another in turn: numbered interleaved.
+    # visits were recorded afterwards, one case after another in turn: numbered interleaved, each
+    # case numbered again with each visit (each reached the person: its last reach moved).
     w = factory.user("w1")
     cases = [factory.case(workers=(w,)) for _ in range(3)]
     writer = clients.phone("w1")
     writer.sync()
     for _ in range(3):
         for c in cases:
-            writer.do("contact.create", contact_args(c.id))
+            writer.do("contact.create", contact_args(c.id, outcome="MET_PERSON"))
     writer.do("milestone.record", milestone_args(cases[0].id))
     http = clients.signed_in("w1")
     whole: list[dict[str, Any]] | None = None
@@ -321,8 +322,10 @@ def test_a_first_sync_sends_each_case_whole_once_however_its_visits_were_numbere
         assert changes == whole, limit
     # the next pull from where the first sync ended holds nothing, then only what is new
     assert phone.pull()["changes"] == []
-    writer.do("contact.create", contact_args(cases[1].id))
+    writer.do("contact.create", contact_args(cases[1].id, outcome="MET_PERSON"))
     assert [c["entity"] for c in phone.pull()["changes"]] == ["case", "contact"]
+    writer.do("contact.create", contact_args(cases[1].id))  # reached nobody: the case is as it was
+    assert [c["entity"] for c in phone.pull()["changes"]] == ["contact"]
 
 
 def test_a_first_sync_follows_scope_and_records_changed_between_its_pages(

@@ -140,17 +140,20 @@ def test_a_batch_of_contacts_is_inserted_with_the_transaction_number(
 ) -> None:
     """Every contact of a batch and its case carry the number the transaction took: a large batch
     that touches only cases it locked from their insert (no UPDATE after), a small one or one that
-    also creates a case at commit."""
+    also creates a case at commit. (Each visit met the person, so each case is numbered again.)"""
     w = factory.user("w1")
     a, b = factory.case(workers=(w,)), factory.case(workers=(w,))
     phone = clients.phone("w1")
     large = push_module.NUMBER_FIRST_FROM  # numbered from the insert
+
+    def met(case_id: Any) -> dict[str, Any]:
+        return phone.mutation("contact.create", contact_args(case_id, outcome="MET_PERSON"))
+
     for batch in (
-        [phone.mutation("contact.create", contact_args(case.id)) for case in (a, b, a)],
-        [phone.mutation("contact.create", contact_args((a, b)[n % 2].id)) for n in range(large)],
-        [phone.mutation("case.create", new := case_create_args()), phone.mutation("contact.create", contact_args(a.id)),
-         phone.mutation("contact.create", contact_args(new["id"]))],
-    ):  # fmt: skip
+        [met(case.id) for case in (a, b, a)],
+        [met((a, b)[n % 2].id) for n in range(large)],
+        [phone.mutation("case.create", new := case_create_args()), met(a.id), met(new["id"])],
+    ):
         assert {r["status"] for r in phone.push(*batch)["results"]} == {"applied"}
         with db_factory() as s:
             seq = s.get_one(SyncCounter, 1).seq

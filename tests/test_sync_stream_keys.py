@@ -44,11 +44,11 @@ def test_part_two_keys_are_its_definition_from_every_position(
     phone = clients.phone("w1")
     phone.sync()  # records the flips
     for i, c in enumerate(cases):  # numbered after the flips, several per transaction and case
-        phone.push(*[phone.mutation("contact.create", contact_args(c.id)) for _ in range(i + 2)])
+        phone.push(*[phone.mutation("contact.create", contact_args(c.id, outcome="MET_PERSON")) for _ in range(i + 2)])
     phone.do("milestone.record", milestone_args(cases[1].id))
     with db_factory() as s, s.begin():
         s.add(Alert(case_id=cases[2].id, team_id=cases[2].team_id, rule="S2", level="caution"))
-    phone.do("contact.create", contact_args(cases[0].id))
+    phone.do("contact.create", contact_args(cases[0].id, outcome="MET_PERSON"))
     with db_factory() as s:
         user_id = s.scalars(select(User.id).where(User.username == "w1")).one()
         high = committed_seq(s)
@@ -91,7 +91,7 @@ def test_a_scope_flipped_at_the_counter_reads_no_part_two_keys(
     assert {c["entity"] for c in first} >= {"case", "contact"}
     keys_read = [s for s in statements.seen if " as rank" in s]
     assert keys_read == []
-    phone.push(phone.mutation("contact.create", contact_args(cases[0].id)))  # numbered after the flip
+    phone.push(phone.mutation("contact.create", contact_args(cases[0].id, outcome="MET_PERSON")))  # after the flip
     statements.seen.clear()
     later = phone.sync()
     assert [c["entity"] for c in later if c["op"] == "put"] == ["case", "contact"]  # the case: its last reach

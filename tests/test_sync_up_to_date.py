@@ -195,7 +195,7 @@ def test_a_pull_that_sends_changes_locks_the_device_first(factory: Factory, clie
     phone = clients.phone("w1")
     phone.sync()
     other = clients.phone("w1")
-    assert other.do("contact.create", contact_args(case.id))["status"] == "applied"
+    assert other.do("contact.create", contact_args(case.id, outcome="MET_PERSON"))["status"] == "applied"
     statements = Statements(app)
     assert [c["entity"] for c in phone.pull()["changes"]] == ["case", "contact"]
     seen = list(statements.seen)

@@ -130,6 +130,17 @@ def among_param(column: Any, name: str | None, *, postgres: bool, value: Any = N
     return found
 
 
+def contact_shows(reached: str, amends_id: uuid.UUID | None) -> bool:
+    """Whether a new contact changes its case's pulled form, and so its case must be numbered again.
+    A contact shows on its case only through the last-reached time (sync/serialize.py: the case's
+    other fields are its own columns, whose change numbers it anyway). An attempt that reached
+    nobody and corrects no other cannot move that time (`derived.last_reached` counts reached,
+    uncorrected attempts): its case keeps its number, and a pull sends the contact alone rather
+    than the whole case (person, household, relations, workers) again. A correction may move any
+    attempt's reach, and a reach may be the newest."""
+    return reached != "none" or amends_id is not None
+
+
 def touch_cases(session: Session, case_ids: Iterable[uuid.UUID]) -> None:
     """Mark cases as changed: their pulled form (or something shown in it) changed."""
     touch(session, Case, case_ids)
@@ -169,7 +180,8 @@ def _note_changes(session: Session, _flush_context: Any) -> None:
             columns = _REFERENCED[type(obj)]
             state.referenced = obj in session.new or deleted or columns is None or _changed(obj, columns)
         if isinstance(obj, _CASE_CHILDREN):
-            state.rows.setdefault(Case, set()).add(obj.case_id)
+            if not (isinstance(obj, Contact) and obj in session.new and not contact_shows(obj.reached, obj.amends_id)):
+                state.rows.setdefault(Case, set()).add(obj.case_id)
         elif isinstance(obj, Person) and obj not in session.new:
             state.persons.add(obj.id)
         elif isinstance(obj, Household) and obj not in session.new:
