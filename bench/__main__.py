@@ -75,8 +75,9 @@ def run_on(kind: str, size: Size, runs: int, only: list[str]) -> tuple[list[Figu
 
 
 # How fast this machine runs plain Python: the seconds of a 10-million-step empty loop, the best of
-# three. The machines these benches run on differ by up to 4× from day to day (docs/performance.md,
-# "Results"), and the absolute targets with them; this puts every run's figures on one scale.
+# three. The machines these benches run on differ by up to 4× from hour to hour (docs/performance.md,
+# "Results"), and the absolute targets with them. A hint for comparing runs, not a scale: the
+# same-run floors are the comparison.
 YARDSTICK_STEPS = 10_000_000
 
 

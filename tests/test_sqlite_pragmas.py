@@ -1,25 +1,19 @@
 """Every SQLite connection the app opens is set up the same way (server/db.py): foreign keys
-enforced, WAL, a busy timeout, NORMAL sync, and reads through a memory map (issue #9)."""
+enforced, WAL, a busy timeout, NORMAL sync, and reads through a memory map (issue #9). On a SQLite
+file of its own, so it runs in the PostgreSQL pass as well."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from server import db
 
 
-@pytest.fixture
-def sqlite_url(database_url: str, tmp_path: Path) -> str:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's per-connection settings")
-    return f"sqlite:///{tmp_path / 'pragmas.sqlite3'}"
-
-
-def test_each_new_connection_gets_every_setting(sqlite_url: str) -> None:
-    eng = db.make_engine(sqlite_url, sqlite_immediate=False, pool_size=2, max_overflow=0)
+def test_each_new_connection_gets_every_setting(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'pragmas.sqlite3'}"
+    eng = db.make_engine(url, sqlite_immediate=False, pool_size=2, max_overflow=0)
     try:
         with eng.connect() as first, eng.connect() as second:  # two pooled connections, each set up
             for conn in (first, second):
